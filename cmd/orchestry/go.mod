@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/cmd/orchestry
+
+go 1.26

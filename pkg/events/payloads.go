@@ -1,0 +1,148 @@
+package events
+
+import "time"
+
+// RoutingState is the data of routing.changed.<app>: the whole resolved
+// state of one app after a change. Deleted marks the app's removal; App then
+// holds only its name.
+type RoutingState struct {
+	App       App        `json:"app"`
+	Instances []Instance `json:"instances,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	// Revision increases with every change of this app.
+	Revision uint64 `json:"revision"`
+}
+
+// InstanceRegistration is the data of instance.registered.<app>: add the
+// instance, or replace the one with the same id.
+type InstanceRegistration struct {
+	Instance Instance `json:"instance"`
+}
+
+// InstanceRemoval is the data of instance.deregistered.<app>.
+type InstanceRemoval struct {
+	ID string `json:"id"`
+}
+
+// StatsReport is the data of instance.stats.<app>: resource figures of one
+// instance, reported by another system (orchestrator, agent).
+type StatsReport struct {
+	InstanceID    string    `json:"instance_id"`
+	CPUPercent    float64   `json:"cpu_percent"`
+	MemoryPercent float64   `json:"memory_percent"`
+	ObservedAt    time.Time `json:"observed_at"`
+}
+
+// Health states of an instance.
+const (
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthEjected   = "ejected"
+	HealthDraining  = "draining"
+)
+
+// HealthState is the data of instance.health.<app>: the whole health state of
+// one instance after a transition.
+type HealthState struct {
+	App                  string    `json:"app"`
+	InstanceID           string    `json:"instance_id"`
+	State                string    `json:"state"`
+	ConsecutiveSuccesses int       `json:"consecutive_successes"`
+	ConsecutiveFailures  int       `json:"consecutive_failures"`
+	LastError            string    `json:"last_error,omitempty"`
+	LastLatencyMS        float64   `json:"last_latency_ms"`
+	Since                time.Time `json:"since"`
+	Revision             uint64    `json:"revision"`
+}
+
+// Outcomes of a render attempt, in RenderReport.Outcome.
+const (
+	// OutcomeApplied: the new config passed nginx -t, was reloaded and is live.
+	OutcomeApplied = "applied"
+	// OutcomeUnchanged: the rendered config was byte-identical; no reload.
+	OutcomeUnchanged = "unchanged"
+	// OutcomeInvalid: nginx -t refused the config; the previous one serves.
+	OutcomeInvalid = "invalid"
+	// OutcomeFailed: reload or live confirmation failed; the previous
+	// config was restored.
+	OutcomeFailed = "failed"
+)
+
+// RenderReport is the data of config.rendered.<node>: the result of one
+// render, validate and reload cycle on an NGINX node.
+type RenderReport struct {
+	Node string `json:"node"`
+	// Version is the config version now live on the node.
+	Version uint64 `json:"version"`
+	// Attempted is the version this cycle tried to make live.
+	Attempted  uint64  `json:"attempted"`
+	Hash       string  `json:"hash"`
+	Outcome    string  `json:"outcome"`
+	Error      string  `json:"error,omitempty"`
+	Apps       int     `json:"apps"`
+	RenderMS   float64 `json:"render_ms"`
+	ValidateMS float64 `json:"validate_ms"`
+	ReloadMS   float64 `json:"reload_ms"`
+	// Revision increases with every report of this node.
+	Revision uint64 `json:"revision"`
+}
+
+// Certificate is the data of cert.issued.<domain>. It never carries the
+// private key.
+type Certificate struct {
+	Domain            string    `json:"domain"`
+	Serial            string    `json:"serial"`
+	NotBefore         time.Time `json:"not_before"`
+	NotAfter          time.Time `json:"not_after"`
+	Issuer            string    `json:"issuer"`
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
+}
+
+// CertFailure is the data of cert.failed.<domain>.
+type CertFailure struct {
+	Domain      string    `json:"domain"`
+	Reason      string    `json:"reason"`
+	NextAttempt time.Time `json:"next_attempt"`
+}
+
+// UpstreamMetrics is the data of metrics.upstream.<app>: traffic figures of
+// one app over one window.
+type UpstreamMetrics struct {
+	App           string            `json:"app"`
+	WindowStart   time.Time         `json:"window_start"`
+	WindowSeconds float64           `json:"window_seconds"`
+	Instances     []InstanceTraffic `json:"instances,omitempty"`
+}
+
+// InstanceTraffic is the traffic of one upstream address within a window.
+type InstanceTraffic struct {
+	Address   string  `json:"address"`
+	Requests  int64   `json:"requests"`
+	P50MS     float64 `json:"p50_ms"`
+	P95MS     float64 `json:"p95_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	Status2xx int64   `json:"status_2xx"`
+	Status3xx int64   `json:"status_3xx"`
+	Status4xx int64   `json:"status_4xx"`
+	Status5xx int64   `json:"status_5xx"`
+	Bytes     int64   `json:"bytes"`
+}
+
+// Rejection is the data of rejected.<subject>: why a consumer refused an
+// event. Nothing of the refused event was applied.
+type Rejection struct {
+	Subject string `json:"subject"`
+	// EventID is the refused envelope's id, when it could be read.
+	EventID string `json:"event_id,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Reason  string `json:"reason"`
+	// By is the consumer that refused it.
+	By string `json:"by"`
+}
+
+// AppRecord is the value stored per app in BucketApps: the app and its
+// instances. The KV revision of the entry is the app's revision.
+type AppRecord struct {
+	App       App        `json:"app"`
+	Instances []Instance `json:"instances,omitempty"`
+}

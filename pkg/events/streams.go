@@ -1,0 +1,92 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	StreamRouting   = "ROUTING"
+	StreamInstances = "INSTANCES"
+	StreamStats     = "STATS"
+	StreamHealth    = "HEALTH"
+	StreamConfig    = "CONFIG"
+	StreamCerts     = "CERTS"
+	StreamMetrics   = "METRICS"
+	StreamRejected  = "REJECTED"
+)
+
+// KV bucket names.
+const (
+	// BucketApps holds routing's source of truth: one key per app, the
+	// value a JSON AppRecord.
+	BucketApps = "apps"
+	// BucketHealth holds the current HealthState per "<app>.<instance>".
+	BucketHealth = "health"
+)
+
+// dedupWindow is how long JetStream remembers Nats-Msg-Id values.
+const dedupWindow = 2 * time.Minute
+
+// Streams returns the configuration of every stream, with retention chosen
+// per subject family, each replicated replicas times.
+func Streams(replicas int) []jetstream.StreamConfig {
+	day := 24 * time.Hour
+	s := func(name, desc string, subjects []string, perSubject int64, maxAge time.Duration) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:              name,
+			Description:       desc,
+			Subjects:          subjects,
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			Replicas:          replicas,
+			MaxMsgsPerSubject: perSubject,
+			MaxAge:            maxAge,
+			Duplicates:        dedupWindow,
+			Discard:           jetstream.DiscardOld,
+		}
+	}
+	return []jetstream.StreamConfig{
+		// The last few states per app; consumers replay the last per subject.
+		s(StreamRouting, "routing.changed: whole resolved state per app", []string{RoutingChangedWildcard}, 8, 0),
+		// Commands from other systems, consumed durably by routing.
+		s(StreamInstances, "instance registrations and removals from any system", []string{InstanceRegisteredWildcard, InstanceDeregisteredWildcard}, -1, 7*day),
+		s(StreamStats, "instance cpu/memory reports", []string{InstanceStatsWildcard}, 10000, time.Hour),
+		s(StreamHealth, "instance health transitions", []string{InstanceHealthWildcard}, 100000, day),
+		s(StreamConfig, "render reports per NGINX node", []string{ConfigRenderedWildcard}, 64, 7*day),
+		s(StreamCerts, "certificate issuance and failures", []string{CertIssuedWildcard, CertFailedWildcard}, 16, 0),
+		s(StreamMetrics, "per-app traffic figures", []string{MetricsUpstreamWildcard}, 1000, day),
+		s(StreamRejected, "events refused by a consumer, with the reason", []string{RejectedWildcard}, -1, 7*day),
+	}
+}
+
+// Buckets returns the configuration of every KV bucket.
+func Buckets(replicas int) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{Bucket: BucketApps, Description: "routing: apps and their instances", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
+		{Bucket: BucketHealth, Description: "health: current state per instance", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
+	}
+}
+
+// Provision creates or updates every stream and KV bucket. It is idempotent:
+// whichever service starts first creates them, the others find them.
+func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if replicas < 1 {
+		replicas = 1
+	}
+	for _, cfg := range Streams(replicas) {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("provision stream %s: %w", cfg.Name, err)
+		}
+	}
+	for _, cfg := range Buckets(replicas) {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
+			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
+		}
+	}
+	return nil
+}

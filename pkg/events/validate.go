@@ -1,0 +1,296 @@
+package events
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// FieldError names one invalid field by its JSON path and says why.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// ValidationError lists every invalid field of a value.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	parts := make([]string, len(v))
+	for i, f := range v {
+		parts[i] = f.Field + ": " + f.Reason
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
+
+// fields collects FieldErrors under a path prefix.
+type fields struct {
+	errs ValidationError
+}
+
+func (f *fields) add(path, format string, args ...any) {
+	f.errs = append(f.errs, FieldError{Field: path, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (f *fields) check(path string, err error) {
+	if err != nil {
+		f.add(path, "%s", err.Error())
+	}
+}
+
+func (f *fields) err() error {
+	if len(f.errs) == 0 {
+		return nil
+	}
+	return f.errs
+}
+
+// The grammar of every value that can reach NGINX syntax or a NATS subject.
+// Each is anchored and excludes quotes, backslashes, '$', ';', braces and
+// whitespace except where a single inner space is harmless.
+var (
+	nameRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	labelKeyRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_./-]{0,61}[A-Za-z0-9])?$`)
+	labelValueRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$`)
+	domainRE     = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	sizeRE       = regexp.MustCompile(`^[0-9]{1,6}[kKmMgG]?$`)
+	headerNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+	// headerValueRE: printable ASCII without " ' \ $ ; { } and without
+	// leading or trailing space.
+	headerValueRE = regexp.MustCompile("^([!#%&()*+,./0-9:<=>?@A-Z\\[\\]^_`a-z|~-]([ !#%&()*+,./0-9:<=>?@A-Z\\[\\]^_`a-z|~-]{0,510}[!#%&()*+,./0-9:<=>?@A-Z\\[\\]^_`a-z|~-])?)?$")
+	cookieNameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	probePathRE   = regexp.MustCompile(`^/[A-Za-z0-9._~%/?=&+-]{0,1000}$`)
+	instanceIDRE  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_.:-]{0,126}[A-Za-z0-9])?$`)
+)
+
+// CheckName checks an app or node name: a lowercase DNS label. Names are
+// used as NATS subject tokens, KV keys, file names and NGINX identifiers.
+func CheckName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit")
+	}
+	return nil
+}
+
+// CheckDomain checks a host name for server_name: lowercase DNS labels
+// separated by dots, at most 253 characters, optionally starting with "*.".
+func CheckDomain(s string) error {
+	if len(s) > 253 || !domainRE.MatchString(s) {
+		return fmt.Errorf("must be a lowercase DNS name (labels of letters, digits and '-', separated by '.'), optionally starting with '*.'")
+	}
+	return nil
+}
+
+// CheckPort checks a TCP port number.
+func CheckPort(p int) error {
+	if p < 1 || p > 65535 {
+		return fmt.Errorf("must be between 1 and 65535")
+	}
+	return nil
+}
+
+// CheckSize checks an NGINX size such as 10m: up to six digits and an
+// optional k, m or g suffix.
+func CheckSize(s string) error {
+	if !sizeRE.MatchString(s) {
+		return fmt.Errorf("must be up to six digits with an optional k, m or g suffix, e.g. 10m")
+	}
+	return nil
+}
+
+// CheckHeaderName checks an HTTP header name: letters, digits and '-'.
+func CheckHeaderName(s string) error {
+	if !headerNameRE.MatchString(s) {
+		return fmt.Errorf("must be 1-64 letters, digits or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// CheckHeaderValue checks an HTTP header value: at most 512 printable ASCII
+// characters without quotes, backslash, '$', ';' or braces, and without
+// leading or trailing space.
+func CheckHeaderValue(s string) error {
+	if !headerValueRE.MatchString(s) {
+		return fmt.Errorf("must be at most 512 printable ASCII characters without quotes, '\\', '$', ';', '{' or '}', and no leading or trailing space")
+	}
+	return nil
+}
+
+// CheckHashKey checks the key of the hash method: request_uri, remote_addr,
+// header:<Header-Name> or cookie:<name>.
+func CheckHashKey(s string) error {
+	switch {
+	case s == "request_uri" || s == "remote_addr":
+		return nil
+	case strings.HasPrefix(s, "header:"):
+		return CheckHeaderName(strings.TrimPrefix(s, "header:"))
+	case strings.HasPrefix(s, "cookie:"):
+		if !cookieNameRE.MatchString(strings.TrimPrefix(s, "cookie:")) {
+			return fmt.Errorf("cookie name must be 1-64 letters, digits, '_' or '-'")
+		}
+		return nil
+	}
+	return fmt.Errorf("must be request_uri, remote_addr, header:<Header-Name> or cookie:<name>")
+}
+
+// CheckInstanceID checks an instance id: letters, digits, '.', '_', ':' or
+// '-', at most 128 characters, starting and ending with a letter or digit.
+func CheckInstanceID(s string) error {
+	if !instanceIDRE.MatchString(s) {
+		return fmt.Errorf("must be 1-128 letters, digits, '.', '_', ':' or '-', starting and ending with a letter or digit")
+	}
+	return nil
+}
+
+// CheckIP checks an IPv4 or IPv6 address without zone.
+func CheckIP(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		return fmt.Errorf("must be an IPv4 or IPv6 address")
+	}
+	return nil
+}
+
+var lbMethods = map[string]bool{
+	"": true, LBRoundRobin: true, LBLeastConn: true, LBIPHash: true,
+	LBHash: true, LBRandomTwoLeastConn: true, LBAuto: true,
+}
+
+// Validate checks every field of the app against the grammar and returns a
+// ValidationError listing each bad field by its path in the app spec.
+func (a App) Validate() error {
+	var f fields
+	a.validate(&f, "")
+	return f.err()
+}
+
+func (a App) validate(f *fields, p string) {
+	f.check(p+"metadata.name", CheckName(a.Metadata.Name))
+	for k, v := range a.Metadata.Labels {
+		if !labelKeyRE.MatchString(k) {
+			f.add(p+"metadata.labels."+safePath(k), "label key must be 1-63 letters, digits, '_', '.', '/' or '-'")
+		} else if !labelValueRE.MatchString(v) {
+			f.add(p+"metadata.labels."+k, "label value must be at most 63 letters, digits, '_', '.' or '-'")
+		}
+	}
+	if a.HealthCheck != nil {
+		a.HealthCheck.validate(f, p+"healthCheck")
+	}
+	a.Spec.validate(f, p+"spec")
+}
+
+func (s AppSpec) validate(f *fields, p string) {
+	n := s.Networking
+	if n.ExternalPort != 0 {
+		f.check(p+".networking.external_port", CheckPort(n.ExternalPort))
+	}
+	if n.Domain != "" {
+		f.check(p+".networking.domain", CheckDomain(n.Domain))
+	}
+	if n.SSL.Enabled && n.Domain == "" {
+		f.add(p+".networking.ssl.enabled", "needs spec.networking.domain")
+	}
+	if n.MaxBodySize != "" {
+		f.check(p+".networking.max_body_size", CheckSize(n.MaxBodySize))
+	}
+	if n.Timeout < 0 || n.Timeout > 3600 {
+		f.add(p+".networking.timeout", "must be between 0 and 3600 seconds")
+	}
+	if len(n.Headers) > 64 {
+		f.add(p+".networking.headers", "at most 64 headers")
+	}
+	for k, v := range n.Headers {
+		if err := CheckHeaderName(k); err != nil {
+			f.add(p+".networking.headers."+safePath(k), "header name %s", err)
+		} else {
+			f.check(p+".networking.headers."+k, CheckHeaderValue(v))
+		}
+	}
+	if !lbMethods[s.LBMethod] {
+		f.add(p+".lb_method", "must be one of round_robin, least_conn, ip_hash, hash, random_two_least_conn, auto")
+	}
+	switch {
+	case s.LBMethod == LBHash && s.HashKey == "":
+		f.add(p+".hash_key", "is required when lb_method is hash")
+	case s.HashKey != "" && s.LBMethod != LBHash:
+		f.add(p+".hash_key", "is only used when lb_method is hash")
+	case s.HashKey != "":
+		f.check(p+".hash_key", CheckHashKey(s.HashKey))
+	}
+}
+
+var probeMethods = map[string]bool{"": true, "GET": true, "HEAD": true, "POST": true, "OPTIONS": true}
+
+func (h HealthCheck) validate(f *fields, p string) {
+	switch h.Protocol {
+	case "", "HTTP", "TCP":
+	default:
+		f.add(p+".protocol", "must be HTTP or TCP")
+	}
+	if h.Path != "" && !probePathRE.MatchString(h.Path) {
+		f.add(p+".path", "must start with '/' and hold only URL path and query characters")
+	}
+	if h.Port != 0 {
+		f.check(p+".port", CheckPort(h.Port))
+	}
+	if !probeMethods[h.Method] {
+		f.add(p+".method", "must be GET, HEAD, POST or OPTIONS")
+	}
+	for i, hd := range h.Headers {
+		f.check(fmt.Sprintf("%s.headers[%d].name", p, i), CheckHeaderName(hd.Name))
+		f.check(fmt.Sprintf("%s.headers[%d].value", p, i), CheckHeaderValue(hd.Value))
+	}
+	for i, c := range h.ExpectedStatusCodes {
+		if c < 100 || c > 599 {
+			f.add(fmt.Sprintf("%s.expectedStatusCodes[%d]", p, i), "must be an HTTP status between 100 and 599")
+		}
+	}
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{{"initialDelaySeconds", h.InitialDelaySeconds}, {"periodSeconds", h.PeriodSeconds}, {"timeoutSeconds", h.TimeoutSeconds}} {
+		if s.v < 0 || s.v > 3600 {
+			f.add(p+"."+s.name, "must be between 0 and 3600 seconds")
+		}
+	}
+	for _, t := range []struct {
+		name string
+		v    int
+	}{{"failureThreshold", h.FailureThreshold}, {"successThreshold", h.SuccessThreshold}} {
+		if t.v < 0 || t.v > 100 {
+			f.add(p+"."+t.name, "must be between 1 and 100")
+		}
+	}
+}
+
+// Validate checks every field of the instance.
+func (in Instance) Validate() error {
+	var f fields
+	in.validate(&f, "")
+	return f.err()
+}
+
+func (in Instance) validate(f *fields, p string) {
+	f.check(p+"id", CheckInstanceID(in.ID))
+	f.check(p+"ip", CheckIP(in.IP))
+	f.check(p+"port", CheckPort(in.Port))
+	if in.Weight < 0 || in.Weight > 1000 {
+		f.add(p+"weight", "must be between 1 and 1000")
+	}
+	if in.CPUPercent < 0 || in.CPUPercent > 100 {
+		f.add(p+"cpu_percent", "must be between 0 and 100")
+	}
+	if in.MemoryPercent < 0 || in.MemoryPercent > 100 {
+		f.add(p+"memory_percent", "must be between 0 and 100")
+	}
+}
+
+// safePath shortens and defuses a user-chosen key before it is echoed in an
+// error path.
+func safePath(k string) string {
+	if len(k) > 64 {
+		k = k[:64] + "…"
+	}
+	return fmt.Sprintf("%q", k)
+}

@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/services/certs
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/services/health
+
+go 1.26

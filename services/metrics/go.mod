@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/services/metrics
+
+go 1.26

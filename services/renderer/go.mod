@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/services/renderer
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/orchestry/orchestry/services/routing
+
+go 1.26
