@@ -1,0 +1,50 @@
+# Orchestry: the entry points. `make run` and `make test` work on a fresh
+# Debian machine with Go: they install NGINX when it is missing.
+
+GO          ?= go
+BIN         := bin
+TOOLS       := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS)/staticcheck
+MODULES     := pkg/events services/routing services/health services/renderer services/certs services/metrics cmd/orchestry
+PKGS        := $(addsuffix /...,$(addprefix ./,$(MODULES)))
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-short lint bench nginx clean
+
+all: build
+
+## build: the all-in-one and each service as static binaries in bin/
+build:
+	$(GO) build -o $(BIN)/orchestry ./cmd/orchestry
+	$(GO) build -o $(BIN)/routing ./services/routing/cmd/routing
+	$(GO) build -o $(BIN)/renderer ./services/renderer/cmd/renderer
+
+## nginx: install NGINX if it is absent
+nginx:
+	@scripts/ensure-nginx
+
+## run: the all-in-one on embedded NATS with a managed NGINX and a demo app
+run: nginx build
+	$(BIN)/orchestry up -demo
+
+## test: every test, unit and integration (real NGINX, real JetStream)
+test: nginx
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+## lint: gofmt, go vet and staticcheck over every module
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## bench: render benchmarks and the nginx -t + reload + confirmation timings
+bench: nginx
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./services/renderer/render/
+	scripts/bench-reload
+
+## clean: remove binaries and the local data directory
+clean:
+	rm -rf $(BIN) .data
