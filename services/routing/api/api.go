@@ -1,0 +1,164 @@
+// Package api serves routing's versioned REST API under /v1: apps,
+// their instances and the render status of every NGINX node. Every request
+// needs "Authorization: Bearer <token>"; every error has Orchestry's shape
+// {"error", "code", "details", "timestamp"}.
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/status"
+	"github.com/orchestry/orchestry/services/routing/store"
+)
+
+// Error codes of the error body.
+const (
+	CodeValidation   = "VALIDATION_ERROR"
+	CodeNotFound     = "NOT_FOUND"
+	CodeUnauthorized = "UNAUTHORIZED"
+	CodeConflict     = "CONFLICT"
+	CodeBadRequest   = "BAD_REQUEST"
+	CodeInternal     = "INTERNAL"
+)
+
+// DefaultMaxBody is the request body limit when Options.MaxBody is zero.
+const DefaultMaxBody = 1 << 20
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error     string              `json:"error"`
+	Code      string              `json:"code"`
+	Details   []events.FieldError `json:"details,omitempty"`
+	Timestamp string              `json:"timestamp"`
+}
+
+// StatusSource gives the last render report of every NGINX node.
+type StatusSource interface {
+	Nodes() []status.Node
+}
+
+// Options configure the handler.
+type Options struct {
+	// Token is the bearer token every request must carry.
+	Token string
+	// MaxBody limits request bodies, in bytes (DefaultMaxBody when zero).
+	MaxBody int64
+}
+
+// server holds the handlers' dependencies.
+type server struct {
+	store   *store.Store
+	status  StatusSource
+	token   [sha256.Size]byte
+	maxBody int64
+	log     zerolog.Logger
+}
+
+// New returns the API handler. The token is kept only as a hash.
+func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) http.Handler {
+	s := &server{store: st, status: ss, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBody
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/apps", s.listApps)
+	mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
+	mux.HandleFunc("PUT /v1/apps/{name}", s.putApp)
+	mux.HandleFunc("DELETE /v1/apps/{name}", s.deleteApp)
+	mux.HandleFunc("GET /v1/apps/{name}/instances", s.listInstances)
+	mux.HandleFunc("POST /v1/apps/{name}/instances", s.postInstance)
+	mux.HandleFunc("DELETE /v1/apps/{name}/instances/{id}", s.deleteInstance)
+	mux.HandleFunc("GET /v1/status", s.getStatus)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
+	})
+	return s.logged(s.authorized(mux))
+}
+
+// authorized refuses requests without the right bearer token, comparing in
+// constant time.
+func (s *server) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="orchestry"`)
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "missing or invalid bearer token", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// logged writes one structured line per request (never the headers).
+func (s *server) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.code).
+			Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("http request")
+	})
+}
+
+// writeJSON writes v with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes an error body.
+func writeError(w http.ResponseWriter, code int, errCode, msg string, details []events.FieldError) {
+	writeJSON(w, code, ErrorBody{Error: msg, Code: errCode, Details: details, Timestamp: time.Now().UTC().Format(time.RFC3339)})
+}
+
+// writeStoreError maps store errors to responses.
+func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInstanceNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error(), nil)
+	case errors.Is(err, store.ErrAddressTaken):
+		writeError(w, http.StatusConflict, CodeConflict, err.Error(), []events.FieldError{
+			{Field: "spec.networking.domain", Reason: "external port and domain already used by another app"},
+		})
+	case errors.Is(err, store.ErrContention):
+		writeError(w, http.StatusConflict, CodeConflict, err.Error(), nil)
+	default:
+		s.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error", nil)
+	}
+}
+
+// writeValidation writes a 422 listing every bad field.
+func writeValidation(w http.ResponseWriter, ve events.ValidationError) {
+	writeError(w, http.StatusUnprocessableEntity, CodeValidation, "invalid fields: "+strings.Join(fieldNames(ve), ", "), ve)
+}
+
+func fieldNames(ve events.ValidationError) []string {
+	out := make([]string, len(ve))
+	for i, f := range ve {
+		out[i] = f.Field
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+// Package routing is Orchestry's source of truth for apps and their
+// instances. It stores them in the JetStream KV bucket events.BucketApps,
+// serves the REST API under /v1, applies instance registrations and removals
+// that other systems publish on NATS, publishes the resolved state of every
+// app on routing.changed.<app> (as an outbox driven by the KV watcher), and
+// reports the render status of every NGINX node from config.rendered.<node>.
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/intake"
+	"github.com/orchestry/orchestry/services/routing/outbox"
+	"github.com/orchestry/orchestry/services/routing/status"
+	"github.com/orchestry/orchestry/services/routing/store"
+)
+
+// Config configures the routing service; the env tags are read by
+// github.com/caarlos0/env. Zero values get the defaults in New.
+type Config struct {
+	// APIAddr is the listen address of the REST API (used by cmd/routing).
+	APIAddr string `env:"ORCHESTRY_API_ADDR" envDefault:"127.0.0.1:8000"`
+	// APIToken is the bearer token every API request must carry. Required.
+	APIToken string `env:"ORCHESTRY_API_TOKEN"`
+	// MaxBodyBytes limits API request bodies.
+	MaxBodyBytes int64 `env:"ORCHESTRY_API_MAX_BODY_BYTES" envDefault:"1048576"`
+	// ShutdownTimeout bounds the graceful shutdown of the API.
+	ShutdownTimeout time.Duration `env:"ORCHESTRY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+}
+
+// Service is one routing replica.
+type Service struct {
+	nc  *nats.Conn
+	cfg Config
+	log zerolog.Logger
+}
+
+// New checks cfg and returns a service using the connection nc.
+func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
+	if nc == nil {
+		return nil, errors.New("routing: nil NATS connection")
+	}
+	if cfg.APIToken == "" {
+		return nil, errors.New("routing: API token is empty (set ORCHESTRY_API_TOKEN)")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = api.DefaultMaxBody
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	return &Service{nc: nc, cfg: cfg, log: log.With().Str("service", "routing").Logger()}, nil
+}
+
+// Run provisions streams and buckets, then serves the API on ln and runs
+// the outbox, the instances consumer and the status consumer until ctx is
+// cancelled; it then shuts down gracefully and returns nil. It returns an
+// error when a part cannot start or fails on its own.
+func (s *Service) Run(ctx context.Context, ln net.Listener) error {
+	defer ln.Close()
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return fmt.Errorf("routing: jetstream: %w", err)
+	}
+	if err := events.Provision(ctx, js, 1); err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled while starting
+		}
+		return fmt.Errorf("routing: %w", err)
+	}
+	st, err := store.Open(ctx, js)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("routing: %w", err)
+	}
+	tracker := &status.Tracker{}
+	srv := &http.Server{
+		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes}, s.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		once    sync.Once
+		failure error
+	)
+	fail := func(part string, err error) {
+		if err != nil && ctx.Err() == nil {
+			once.Do(func() { failure = fmt.Errorf("routing: %s: %w", part, err) })
+			cancel()
+		}
+	}
+	parts := map[string]func(context.Context) error{
+		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
+		"intake": intake.New(js, st, s.log).Run,
+		"status": func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
+	}
+	for name, run := range parts {
+		wg.Go(func() { fail(name, run(ctx)) })
+	}
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fail("api", err)
+		}
+	})
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("routing started")
+
+	<-ctx.Done()
+	shutCtx, done := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer done()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		s.log.Warn().Err(err).Msg("api shutdown")
+		_ = srv.Close()
+	}
+	wg.Wait()
+	if failure != nil {
+		return failure
+	}
+	s.log.Info().Msg("routing stopped")
+	return nil
+}
