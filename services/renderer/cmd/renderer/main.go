@@ -1,0 +1,43 @@
+// Command renderer runs the renderer service for one NGINX node on its own,
+// against an external NATS server.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/services/renderer"
+)
+
+type config struct {
+	NatsURL  string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	Renderer renderer.Config
+}
+
+func main() {
+	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	var cfg config
+	if err := env.Parse(&cfg); err != nil {
+		log.Fatal().Err(err).Msg("config")
+	}
+	nc, err := nats.Connect(cfg.NatsURL, nats.Name("renderer/"+cfg.Renderer.Node), nats.MaxReconnects(-1))
+	if err != nil {
+		log.Fatal().Err(err).Msg("nats connect")
+	}
+	defer nc.Close()
+	svc, err := renderer.New(nc, cfg.Renderer, log)
+	if err != nil {
+		log.Fatal().Err(err).Msg("renderer")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := svc.Run(ctx); err != nil {
+		log.Fatal().Err(err).Msg("renderer")
+	}
+}

@@ -1,0 +1,273 @@
+// Package renderer keeps one NGINX node in step with the event stream: it
+// follows routing.changed and instance.health, renders the whole config,
+// validates it with `nginx -t`, makes it live with a graceful reload,
+// confirms the new version answers, and reports each attempt on
+// config.rendered.<node>. It also supervises the NGINX process.
+package renderer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/renderer/apply"
+	"github.com/orchestry/orchestry/services/renderer/model"
+	"github.com/orchestry/orchestry/services/renderer/nginx"
+	"github.com/orchestry/orchestry/services/renderer/render"
+)
+
+// Config is the renderer's configuration, read from the environment.
+type Config struct {
+	// DataDir holds the NGINX prefix (configs, pid, logs, temp files) under
+	// DataDir/nginx and certificates under DataDir/certs.
+	DataDir string `env:"ORCHESTRY_DATA_DIR" envDefault:".data"`
+	// Node names this NGINX node in config.rendered.<node>.
+	Node string `env:"ORCHESTRY_NODE" envDefault:"local"`
+	// NginxBin is the nginx executable.
+	NginxBin string `env:"ORCHESTRY_NGINX_BIN" envDefault:"nginx"`
+	// StatusAddr is the loopback address of NGINX's internal status server
+	// (config version, /_health, stub_status).
+	StatusAddr string `env:"ORCHESTRY_NGINX_STATUS_ADDR" envDefault:"127.0.0.1:8091"`
+	// Workers is NGINX's worker_processes; 0 means auto.
+	Workers int `env:"ORCHESTRY_NGINX_WORKERS" envDefault:"0"`
+	// Coalesce is how long the renderer gathers further changes after the
+	// first one before it renders, so a burst costs one reload.
+	Coalesce time.Duration `env:"ORCHESTRY_RENDER_COALESCE" envDefault:"250ms"`
+	// ConfirmTimeout bounds the wait for a reloaded NGINX to answer with
+	// the new version.
+	ConfirmTimeout time.Duration `env:"ORCHESTRY_RELOAD_CONFIRM_TIMEOUT" envDefault:"10s"`
+	// StopGrace bounds NGINX's graceful shutdown before it is killed.
+	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
+}
+
+// Service is one renderer bound to one NGINX node.
+type Service struct {
+	cfg     Config
+	js      jetstream.JetStream
+	log     zerolog.Logger
+	model   *model.Model
+	sup     *nginx.Supervisor
+	applier *apply.Applier
+	kick    chan struct{}
+}
+
+// New checks the configuration, finds nginx and prepares the service.
+func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
+	if err := events.CheckName(cfg.Node); err != nil {
+		return nil, fmt.Errorf("renderer: ORCHESTRY_NODE %q %w", cfg.Node, err)
+	}
+	bin, err := nginx.Binary(cfg.NginxBin)
+	if err != nil {
+		return nil, fmt.Errorf("renderer: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("renderer: jetstream: %w", err)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("renderer: data dir: %w", err)
+	}
+	log = log.With().Str("service", "renderer").Str("node", cfg.Node).Logger()
+	prefix := filepath.Join(dataDir, "nginx")
+	sup := nginx.NewSupervisor(bin, prefix, apply.LiveConf(prefix), log)
+	opts := render.Options{
+		Prefix:          prefix,
+		StatusListen:    cfg.StatusAddr,
+		CertDir:         filepath.Join(dataDir, "certs"),
+		WorkerProcesses: cfg.Workers,
+	}
+	applier, err := apply.New(opts, sup, cfg.ConfirmTimeout, log)
+	if err != nil {
+		return nil, fmt.Errorf("renderer: %w", err)
+	}
+	return &Service{
+		cfg: cfg, js: js, log: log, model: model.New(), sup: sup, applier: applier,
+		kick: make(chan struct{}, 1),
+	}, nil
+}
+
+// Run follows the events and keeps NGINX in step until ctx ends, then stops
+// NGINX gracefully.
+func (s *Service) Run(ctx context.Context) error {
+	if err := events.Provision(ctx, s.js, 1); err != nil {
+		return fmt.Errorf("renderer: %w", err)
+	}
+	routing, err := s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy)
+	if err != nil {
+		return err
+	}
+	defer routing.stop()
+	health, err := s.follow(ctx, events.StreamHealth, events.InstanceHealthWildcard, jetstream.DeliverAllPolicy)
+	if err != nil {
+		return err
+	}
+	defer health.stop()
+	defer func() {
+		if err := s.sup.Stop(s.cfg.StopGrace); err != nil {
+			s.log.Error().Err(err).Msg("stop nginx")
+		}
+	}()
+
+	// Render once the replay has caught up, so the first config NGINX
+	// serves is the whole current state, not a prefix of it.
+	catchUp := time.NewTimer(30 * time.Second)
+	defer catchUp.Stop()
+	for _, f := range []*follower{routing, health} {
+		select {
+		case <-f.caughtUp:
+		case <-catchUp.C:
+			s.log.Warn().Str("stream", f.stream).Msg("replay not caught up within 30s; rendering what is known")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	s.cycle(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		}
+		// Gather the rest of a burst, then render once.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.cfg.Coalesce):
+		}
+		select {
+		case <-s.kick:
+		default:
+		}
+		s.cycle(ctx)
+	}
+}
+
+// changed asks the loop for a render; repeated asks before it runs merge.
+func (s *Service) changed() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// cycle renders, applies and reports once.
+func (s *Service) cycle(ctx context.Context) {
+	apps := s.model.Snapshot()
+	res := s.applier.Apply(ctx, apps)
+	ev := s.log.Info()
+	if res.Err != nil {
+		ev = s.log.Error().Err(res.Err)
+	}
+	ev.Str("outcome", res.Outcome).Uint64("version", res.Version).Uint64("attempted", res.Attempted).
+		Int("apps", res.Apps).Dur("render", res.Render).Dur("validate", res.Validate).Dur("reload", res.Reload).
+		Msg("render cycle")
+	rep := events.RenderReport{
+		Node:       s.cfg.Node,
+		Version:    res.Version,
+		Attempted:  res.Attempted,
+		Hash:       res.Hash,
+		Outcome:    res.Outcome,
+		Apps:       res.Apps,
+		RenderMS:   ms(res.Render),
+		ValidateMS: ms(res.Validate),
+		ReloadMS:   ms(res.Reload),
+		Revision:   uint64(time.Now().UnixNano()),
+	}
+	if res.Err != nil {
+		rep.Error = clip(res.Err.Error(), 4096)
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := events.Publish(pctx, s.js, "renderer/"+s.cfg.Node, events.ConfigRendered(s.cfg.Node), rep); err != nil {
+		s.log.Error().Err(err).Msg("publish config.rendered")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// follower is one ordered consumer feeding the model.
+type follower struct {
+	stream   string
+	caughtUp chan struct{}
+	cc       jetstream.ConsumeContext
+}
+
+func (f *follower) stop() { f.cc.Stop() }
+
+// follow replays and then follows filter on stream with an ordered
+// consumer (which needs no durable state: a restarted renderer replays
+// again and converges).
+func (s *Service) follow(ctx context.Context, stream, filter string, deliver jetstream.DeliverPolicy) (*follower, error) {
+	cons, err := s.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  deliver,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
+	}
+	f := &follower{stream: stream, caughtUp: make(chan struct{})}
+	var caught bool
+	markCaughtUp := func() {
+		if !caught {
+			caught = true
+			close(f.caughtUp)
+		}
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
+	}
+	if info.NumPending == 0 {
+		markCaughtUp()
+	}
+	f.cc, err = cons.Consume(func(msg jetstream.Msg) {
+		s.handle(ctx, msg)
+		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
+			markCaughtUp()
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
+	}
+	return f, nil
+}
+
+// handle decodes one event and applies it to the model; a refused event is
+// logged, answered with a rejection and changes nothing.
+func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
+	ev, err := events.Decode(msg.Subject(), msg.Data())
+	if err != nil {
+		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
+		if errors.Is(err, events.ErrRejected) {
+			if rerr := events.Reject(ctx, s.js, "renderer/"+s.cfg.Node, msg.Subject(), msg.Data(), err); rerr != nil {
+				s.log.Error().Err(rerr).Msg("publish rejection")
+			}
+		}
+		return
+	}
+	var changed bool
+	switch p := ev.Payload.(type) {
+	case events.RoutingState:
+		changed = s.model.ApplyRouting(p)
+	case events.HealthState:
+		changed = s.model.ApplyHealth(p)
+	}
+	if changed {
+		s.changed()
+	}
+}
