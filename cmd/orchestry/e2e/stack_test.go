@@ -1,0 +1,318 @@
+// Package e2e holds the integration tests of the traffic path: real NGINX,
+// real embedded JetStream, the routing and renderer services wired as the
+// all-in-one wires them, and real HTTP backends.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/cmd/orchestry/demo"
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/pkg/events/eventstest"
+	"github.com/orchestry/orchestry/services/renderer"
+	"github.com/orchestry/orchestry/services/routing"
+)
+
+const testToken = "e2e-token-0123456789"
+
+// requireNginx skips without nginx, unless ORCHESTRY_REQUIRE_INTEGRATION=1
+// makes that a failure.
+func requireNginx(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("nginx"); err == nil {
+		return
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return
+	}
+	if os.Getenv("ORCHESTRY_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal("nginx is required (ORCHESTRY_REQUIRE_INTEGRATION=1) but not installed: apt-get install -y nginx-light")
+	}
+	t.Skip("nginx not installed (apt-get install -y nginx-light); skipping integration test")
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// stack is one all-in-one: NATS, routing, a renderer with its NGINX, and
+// demo backends.
+type stack struct {
+	t        *testing.T
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	api      string
+	dataDir  string
+	status   string
+	backends []*demo.Backend
+	reports  chan events.RenderReport
+	log      zerolog.Logger
+
+	mu         sync.Mutex
+	stopRender func()
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	requireNginx(t)
+	srv := eventstest.Start(t, "")
+	nc, js := srv.Connect(t)
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	s := &stack{t: t, nc: nc, js: js, dataDir: t.TempDir(), log: log,
+		status: fmt.Sprintf("127.0.0.1:%d", freePort(t)), reports: make(chan events.RenderReport, 256)}
+
+	sub, err := nc.Subscribe(events.ConfigRenderedWildcard, func(m *nats.Msg) {
+		ev, err := events.Decode(m.Subject, m.Data)
+		if err != nil {
+			t.Errorf("config.rendered undecodable: %v", err)
+			return
+		}
+		select {
+		case s.reports <- ev.Payload.(events.RenderReport):
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+
+	rt, err := routing.New(nc, routing.Config{APIAddr: "127.0.0.1:0", APIToken: testToken}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.api = "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := rt.Run(ctx, ln); err != nil {
+			t.Errorf("routing: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	bs, err := demo.StartBackends(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.backends = bs
+	t.Cleanup(func() { demo.StopBackends(bs) })
+
+	s.startRenderer()
+	t.Cleanup(s.stopRenderer)
+	s.waitReport(func(r events.RenderReport) bool { return r.Outcome == events.OutcomeApplied }, "first config live")
+	return s
+}
+
+// startRenderer runs a renderer on the stack's data dir (again, after
+// stopRenderer, to test restarts).
+func (s *stack) startRenderer() {
+	s.t.Helper()
+	rd, err := renderer.New(s.nc, renderer.Config{
+		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
+		Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
+	}, s.log)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := rd.Run(ctx); err != nil {
+			s.t.Errorf("renderer: %v", err)
+		}
+	}()
+	s.mu.Lock()
+	s.stopRender = func() { cancel(); <-done }
+	s.mu.Unlock()
+}
+
+func (s *stack) stopRenderer() {
+	s.mu.Lock()
+	stop := s.stopRender
+	s.stopRender = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// waitReport waits (at most 30s) for a config.rendered report that
+// satisfies ok, and returns it.
+func (s *stack) waitReport(ok func(events.RenderReport) bool, what string) events.RenderReport {
+	s.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case r := <-s.reports:
+			if ok(r) {
+				return r
+			}
+		case <-deadline:
+			s.t.Fatalf("no config.rendered report for %q within 30s", what)
+		}
+	}
+}
+
+// drainReports forgets reports received so far.
+func (s *stack) drainReports() {
+	for {
+		select {
+		case <-s.reports:
+		default:
+			return
+		}
+	}
+}
+
+// do calls the API and returns status and body.
+func (s *stack) do(method, path, ctype, body string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.api+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// mustDo calls the API and fails the test unless the status is want.
+func (s *stack) mustDo(want int, method, path, ctype, body string) string {
+	s.t.Helper()
+	code, b := s.do(method, path, ctype, body)
+	if code != want {
+		s.t.Fatalf("%s %s: %d %s (want %d)", method, path, code, b, want)
+	}
+	return b
+}
+
+// putApp declares an app listening on port.
+func (s *stack) putApp(name string, port int, extra string) {
+	s.t.Helper()
+	body := fmt.Sprintf("apiVersion: v1\nkind: App\nmetadata:\n  name: %s\nspec:\n  networking:\n    external_port: %d\n%s", name, port, extra)
+	code, b := s.do(http.MethodPut, "/v1/apps/"+name, "application/yaml", body)
+	if code != http.StatusCreated && code != http.StatusOK {
+		s.t.Fatalf("PUT app %s: %d %s", name, code, b)
+	}
+}
+
+// addInstance registers backend i of the stack through the REST API.
+func (s *stack) addInstance(app string, i int) {
+	s.t.Helper()
+	b := s.backends[i]
+	body, _ := json.Marshal(map[string]any{"id": b.ID, "ip": "127.0.0.1", "port": b.Addr.Port})
+	code, out := s.do(http.MethodPost, "/v1/apps/"+app+"/instances", "application/json", string(body))
+	if code != http.StatusCreated && code != http.StatusOK {
+		s.t.Fatalf("POST instance %s: %d %s", b.ID, code, out)
+	}
+}
+
+// publishRaw publishes hand-written JSON on subject, as another system with
+// nothing but a NATS client would.
+func (s *stack) publishRaw(subject, typ, data string) {
+	s.t.Helper()
+	raw := fmt.Sprintf(`{"specversion":"1.0","id":"ext-%d","source":"orchestrator/test","type":%q,"time":%q,"datacontenttype":"application/json","data":%s}`,
+		time.Now().UnixNano(), typ, time.Now().UTC().Format(time.RFC3339Nano), data)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.js.Publish(ctx, subject, []byte(raw)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// hits sends n requests to port (a fresh connection each) and counts the
+// answering instance per X-Instance; any failure is counted under "error:".
+func hits(t *testing.T, port, n int) map[string]int {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	out := map[string]int{}
+	for range n {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			out["error:"+err.Error()]++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			out[fmt.Sprintf("status:%d", resp.StatusCode)]++
+			continue
+		}
+		out[resp.Header.Get("X-Instance")]++
+	}
+	return out
+}
+
+// waitServes polls port until a round of requests is answered by exactly the
+// instances in want (at most 30s).
+func waitServes(t *testing.T, port int, want ...string) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var got map[string]int
+	for time.Now().Before(deadline) {
+		got = hits(t, port, 8*len(want))
+		if sameKeys(got, want) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("port %d: served by %v, want exactly %v", port, got, want)
+	return nil
+}
+
+func sameKeys(got map[string]int, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		if got[w] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readFile reads a file of the renderer's NGINX prefix.
+func (s *stack) readFile(rel string) string {
+	b, _ := os.ReadFile(filepath.Join(s.dataDir, "nginx", rel))
+	return string(bytes.TrimSpace(b))
+}

@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+func TestRequestsAreSpreadOverAllThreeInstances(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	for i := range 3 {
+		s.addInstance("web", i)
+	}
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	got := hits(t, port, 90)
+	for _, id := range []string{"demo-1", "demo-2", "demo-3"} {
+		// Round robin over three equal servers: 30 each; allow for the
+		// per-worker start offset.
+		if got[id] < 25 || got[id] > 35 {
+			t.Fatalf("%s got %d of 90 requests: %v", id, got[id], got)
+		}
+	}
+}
+
+func TestDeregisteringThroughRESTRemovesTheInstanceFromTraffic(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	for i := range 3 {
+		s.addInstance("web", i)
+	}
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/demo-2", "", "")
+	waitServes(t, port, "demo-1", "demo-3")
+	if got := hits(t, port, 60); got["demo-2"] != 0 || len(got) != 2 {
+		t.Fatalf("after removal: %v", got)
+	}
+}
+
+func TestDeregisteringThroughANATSEventRemovesTheInstanceFromTraffic(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	for i := range 3 {
+		s.addInstance("web", i)
+	}
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	s.publishRaw(events.InstanceDeregistered("web"), "io.orchestry.instance.deregistered.v1", `{"id":"demo-3"}`)
+	waitServes(t, port, "demo-1", "demo-2")
+	if got := hits(t, port, 60); got["demo-3"] != 0 || len(got) != 2 {
+		t.Fatalf("after removal: %v", got)
+	}
+}
+
+func TestAnInstanceRegisteredByRawNATSPublishIsServed(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	// No instances yet: NGINX answers 503 itself.
+	deadline := time.Now().Add(30 * time.Second)
+	for hits(t, port, 1)["status:503"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("app without instances does not answer 503: %v", hits(t, port, 1))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b := s.backends[3]
+	s.publishRaw(events.InstanceRegistered("web"), "io.orchestry.instance.registered.v1",
+		fmt.Sprintf(`{"instance":{"id":%q,"ip":"127.0.0.1","port":%d}}`, b.ID, b.Addr.Port))
+	waitServes(t, port, "demo-4")
+	// The API shows it like any other instance.
+	body := s.mustDo(http.StatusOK, http.MethodGet, "/v1/apps/web/instances", "", "")
+	if !strings.Contains(body, `"demo-4"`) {
+		t.Fatalf("instance list %s lacks demo-4", body)
+	}
+}
+
+func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	s.addInstance("web", 0)
+	waitServes(t, port, "demo-1")
+	good := s.readFile("live/version.conf")
+
+	// TLS without a certificate on disk passes the API's grammar but makes
+	// `nginx -t` fail: the renderer must keep the last good config.
+	s.drainReports()
+	tlsPort := freePort(t)
+	s.putApp("secure", tlsPort, "    domain: secure.example.test\n    ssl:\n      enabled: true\n")
+	r := s.waitReport(func(r events.RenderReport) bool { return r.Outcome != events.OutcomeUnchanged }, "render of the TLS app")
+	if r.Outcome != events.OutcomeInvalid || !strings.Contains(r.Error, "secure.example.test") {
+		t.Fatalf("report %+v, want outcome invalid naming the missing certificate", r)
+	}
+	if r.Version >= r.Attempted {
+		t.Fatalf("live version %d should stay below attempted %d", r.Version, r.Attempted)
+	}
+	if now := s.readFile("live/version.conf"); now != good {
+		t.Fatalf("live config changed from %q to %q", good, now)
+	}
+	if got := hits(t, port, 20); got["demo-1"] != 20 {
+		t.Fatalf("previous config stopped serving: %v", got)
+	}
+	// The failure is visible in the API.
+	var st struct {
+		Nodes []struct {
+			Node    string `json:"node"`
+			Outcome string `json:"outcome"`
+			Error   string `json:"error"`
+		} `json:"nodes"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_ = json.Unmarshal([]byte(s.mustDo(http.StatusOK, http.MethodGet, "/v1/status", "", "")), &st)
+		if len(st.Nodes) == 1 && st.Nodes[0].Outcome == events.OutcomeInvalid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/status does not show the failure: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Removing the bad app renders exactly the config that stayed live, so
+	// nothing is reloaded.
+	s.drainReports()
+	s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/secure", "", "")
+	after := s.waitReport(func(events.RenderReport) bool { return true }, "render after removal")
+	if after.Outcome != events.OutcomeUnchanged || after.Version != r.Version {
+		t.Fatalf("after removal: %+v, want unchanged at version %d", after, r.Version)
+	}
+}
+
+func TestTheRestartedRendererConvergesToEverythingPublishedWhileItWasDown(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	for i := range 3 {
+		s.addInstance("web", i)
+	}
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+
+	s.stopRenderer()
+	// While it is down: one instance leaves (event), one joins (REST),
+	// and a second app appears.
+	s.publishRaw(events.InstanceDeregistered("web"), "io.orchestry.instance.deregistered.v1", `{"id":"demo-1"}`)
+	s.addInstance("web", 3)
+	port2 := freePort(t)
+	s.putApp("api", port2, "")
+	s.addInstance("api", 0)
+	waitInstances(t, s, "web", 3)
+
+	s.startRenderer()
+	waitServes(t, port, "demo-2", "demo-3", "demo-4")
+	waitServes(t, port2, "demo-1")
+}
+
+// waitInstances waits until routing holds n instances for app.
+func waitInstances(t *testing.T, s *stack, app string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body := s.mustDo(http.StatusOK, http.MethodGet, "/v1/apps/"+app+"/instances", "", "")
+		var view struct {
+			Instances []json.RawMessage `json:"instances"`
+		}
+		if err := json.Unmarshal([]byte(body), &view); err != nil {
+			t.Fatalf("instance list %s: %v", body, err)
+		}
+		if len(view.Instances) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d instances, want %d: %s", app, len(view.Instances), n, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNoRequestIsDroppedWhileInstancesComeAndGo(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	s.addInstance("web", 0)
+	s.addInstance("web", 1)
+	waitServes(t, port, "demo-1", "demo-2")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for ctx.Err() == nil {
+				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, resp.Status)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	// Ten changes, each waited for until live: add and remove demo-3 and
+	// demo-4 in turn while demo-1 and demo-2 stay.
+	for i := range 10 {
+		s.drainReports()
+		if i%2 == 0 {
+			s.addInstance("web", 2+(i/2)%2)
+		} else {
+			id := s.backends[2+(i/2)%2].ID
+			s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/"+id, "", "")
+		}
+		s.waitReport(func(r events.RenderReport) bool { return r.Outcome == events.OutcomeApplied }, fmt.Sprintf("change %d", i))
+	}
+	cancel()
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across 10 reloads; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+	}
+	if ok.Load() < 100 {
+		t.Fatalf("only %d requests made; the load did not run", ok.Load())
+	}
+	t.Logf("%d requests, none failed, across 10 reloads", ok.Load())
+}

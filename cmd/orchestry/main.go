@@ -1,0 +1,186 @@
+// Command orchestry is the all-in-one Orchestry: every service in one
+// process, on an embedded NATS server with JetStream (or an external one),
+// with a managed NGINX.
+//
+//	orchestry up           run everything until interrupted
+//	orchestry up -demo     also start three demo backends and register them
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/cmd/orchestry/demo"
+	"github.com/orchestry/orchestry/cmd/orchestry/natsd"
+	"github.com/orchestry/orchestry/cmd/orchestry/token"
+	"github.com/orchestry/orchestry/services/renderer"
+	"github.com/orchestry/orchestry/services/routing"
+)
+
+// config is the all-in-one's environment; each service reads its own part.
+type config struct {
+	DataDir string `env:"ORCHESTRY_DATA_DIR" envDefault:".data"`
+	// NatsURL of an external NATS server; empty runs one embedded.
+	NatsURL string `env:"ORCHESTRY_NATS_URL"`
+	// NatsListen is where the embedded NATS server listens for other
+	// systems (orchestrators, autoscalers) that publish events.
+	NatsListen string `env:"ORCHESTRY_NATS_LISTEN" envDefault:"127.0.0.1:4222"`
+	LogLevel   string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
+	DemoPort   int    `env:"ORCHESTRY_DEMO_PORT" envDefault:"8080"`
+	Routing    routing.Config
+	Renderer   renderer.Config
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "up" {
+		fmt.Fprintln(os.Stderr, "usage: orchestry up [-demo]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("up", flag.ExitOnError)
+	withDemo := fs.Bool("demo", false, "start three demo backends and register them as the app \"demo\"")
+	_ = fs.Parse(os.Args[2:])
+
+	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	var cfg config
+	if err := env.Parse(&cfg); err != nil {
+		log.Fatal().Err(err).Msg("config")
+	}
+	if lvl, err := zerolog.ParseLevel(cfg.LogLevel); err == nil {
+		log = log.Level(lvl)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := up(ctx, cfg, *withDemo, log); err != nil {
+		log.Fatal().Err(err).Msg("orchestry up")
+	}
+}
+
+// up wires the services together and runs them until ctx ends.
+func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) error {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	// 0711: NGINX workers (run as an unprivileged user when started by
+	// root) may traverse to their temp directories, but nobody may list the
+	// data directory; secrets in it are files of mode 0600.
+	if err := os.MkdirAll(dataDir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(dataDir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	cfg.Renderer.DataDir = dataDir
+
+	natsURL, opts := cfg.NatsURL, []nats.Option{nats.Name("orchestry"), nats.MaxReconnects(-1)}
+	if natsURL == "" {
+		ns, err := natsd.Start(cfg.NatsListen, filepath.Join(dataDir, "nats"))
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		natsURL = ns.ClientURL()
+		opts = append(opts, nats.InProcessServer(ns))
+		log.Info().Str("url", natsURL).Msg("embedded NATS with JetStream started")
+	}
+	nc, err := nats.Connect(natsURL, opts...)
+	if err != nil {
+		return fmt.Errorf("nats connect: %w", err)
+	}
+	defer nc.Close()
+
+	generated := false
+	if cfg.Routing.APIToken == "" {
+		cfg.Routing.APIToken, generated, err = token.LoadOrCreate(filepath.Join(dataDir, "api-token"))
+		if err != nil {
+			return err
+		}
+	}
+	rt, err := routing.New(nc, cfg.Routing, log)
+	if err != nil {
+		return err
+	}
+	rd, err := renderer.New(nc, cfg.Renderer, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Routing.APIAddr)
+	if err != nil {
+		return fmt.Errorf("api listen: %w", err)
+	}
+	apiURL := "http://" + ln.Addr().String()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for name, run := range map[string]func() error{
+		"routing":  func() error { return rt.Run(ctx, ln) },
+		"renderer": func() error { return rd.Run(ctx) },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	log.Info().Str("api", apiURL).Str("token_file", filepath.Join(dataDir, "api-token")).Bool("token_generated", generated).Msg("orchestry up")
+
+	if withDemo {
+		bs, err := demo.StartBackends(3)
+		if err != nil {
+			cancel()
+		} else {
+			defer demo.StopBackends(bs)
+			if err := registerDemo(ctx, apiURL, cfg.Routing.APIToken, cfg.DemoPort, bs); err != nil {
+				log.Error().Err(err).Msg("demo registration")
+			} else {
+				fmt.Fprintf(os.Stderr, "\n  Orchestry is up. Try:\n\n    curl http://127.0.0.1:%d/\n\n  API %s  token %s\n    curl -H 'Authorization: Bearer %s' %s/v1/apps\n\n  Ctrl-C stops everything.\n\n",
+					cfg.DemoPort, apiURL, cfg.Routing.APIToken, cfg.Routing.APIToken, apiURL)
+			}
+		}
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+// registerDemo retries until the API answers, then registers the demo.
+func registerDemo(ctx context.Context, apiURL, tok string, port int, bs []*demo.Backend) error {
+	var err error
+	for range 50 {
+		if err = demo.Register(ctx, apiURL, tok, port, bs); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func collect(errs <-chan error) []error {
+	var out []error
+	for err := range errs {
+		out = append(out, err)
+	}
+	return out
+}
