@@ -53,6 +53,7 @@ type Applier struct {
 	log     zerolog.Logger
 
 	version uint64 // live version; 0 = none yet
+	last    uint64 // highest version attempted; never reused, so a version answering is proof
 	hash    string // hash of the live config
 }
 
@@ -78,7 +79,7 @@ func New(opts render.Options, sup *nginx.Supervisor, confirmTimeout time.Duratio
 	}
 	if target, err := os.Readlink(filepath.Join(a.prefix, "live")); err == nil {
 		if v, err := strconv.ParseUint(filepath.Base(target), 10, 64); err == nil {
-			a.version = v
+			a.version, a.last = v, v
 			if h, err := os.ReadFile(filepath.Join(a.prefix, target, ".hash")); err == nil {
 				a.hash = string(h)
 			}
@@ -121,7 +122,8 @@ func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState) Result 
 		return res
 	}
 
-	v := a.version + 1
+	a.last++
+	v := a.last
 	res.Attempted = v
 	dir, err := a.stage(v, cfg)
 	if err != nil {
@@ -270,7 +272,8 @@ func (a *Applier) rollback(ctx context.Context, prev uint64, failed string) {
 	}
 }
 
-// prune removes config directories older than the previous version.
+// prune removes config directories older than the previous live one (kept
+// for a look at what changed).
 func (a *Applier) prune() {
 	entries, err := os.ReadDir(filepath.Join(a.prefix, "conf"))
 	if err != nil {
@@ -283,9 +286,12 @@ func (a *Applier) prune() {
 		}
 	}
 	sort.Slice(vs, func(i, j int) bool { return vs[i] > vs[j] })
+	kept := 0
 	for _, v := range vs {
-		if v+1 < a.version {
-			_ = os.RemoveAll(a.dir(v))
+		if v < a.version {
+			if kept++; kept > 1 {
+				_ = os.RemoveAll(a.dir(v))
+			}
 		}
 	}
 }

@@ -71,7 +71,7 @@ func NewSupervisor(bin, prefix, conf string, log zerolog.Logger) *Supervisor {
 func (s *Supervisor) Test(ctx context.Context, conf string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, s.bin, "-t", "-q", "-p", s.prefix+"/", "-c", conf).CombinedOutput()
+	out, err := exec.CommandContext(ctx, s.bin, "-t", "-q", "-p", s.prefix+"/", "-e", s.errorLog(), "-c", conf).CombinedOutput()
 	if err != nil {
 		msg := strings.TrimSpace(string(out))
 		if msg == "" {
@@ -81,6 +81,10 @@ func (s *Supervisor) Test(ctx context.Context, conf string) error {
 	}
 	return nil
 }
+
+// errorLog is where NGINX logs before it has read its config (-e), instead
+// of the compiled-in /var/log/nginx path an unprivileged user cannot open.
+func (s *Supervisor) errorLog() string { return filepath.Join(s.prefix, "logs", "error.log") }
 
 // Running reports whether the master process is up.
 func (s *Supervisor) Running() bool {
@@ -105,7 +109,7 @@ func (s *Supervisor) startLocked() error {
 	if err := os.MkdirAll(filepath.Join(s.prefix, "logs"), 0o755); err != nil {
 		return fmt.Errorf("nginx prefix: %w", err)
 	}
-	cmd := exec.Command(s.bin, "-p", s.prefix+"/", "-c", s.conf)
+	cmd := exec.Command(s.bin, "-p", s.prefix+"/", "-e", s.errorLog(), "-c", s.conf)
 	// Its own process group: a Ctrl-C on the terminal reaches the
 	// supervisor, which then stops NGINX gracefully.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -100,7 +100,7 @@ func app(i, port int) events.RoutingState {
 	s := events.RoutingState{
 		App: events.App{
 			Metadata: events.Metadata{Name: name},
-			Spec: events.AppSpec{Networking: events.Networking{ExternalPort: port, Domain: name + ".bench.test"}},
+			Spec:     events.AppSpec{Networking: events.Networking{ExternalPort: port, Domain: name + ".bench.test"}},
 		},
 		Revision: 1,
 	}

@@ -1,0 +1,183 @@
+package render
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+// Defaults of the per-app and per-server settings.
+const (
+	defaultPort        = 80
+	defaultBodySize    = "1m"
+	defaultTimeout     = 60 * time.Second
+	maxConnectTimeout  = 5 * time.Second
+	defaultMaxFails    = 3
+	defaultFailTimeout = "10s"
+	upstreamKeepalive  = "32"
+)
+
+// server is one upstream server entry.
+type server struct {
+	addr        string // ip:port, IPv6 in brackets
+	weight      int
+	maxFails    int
+	failTimeout string
+	maxConns    int  // 0 = unlimited
+	backup      bool // only honoured by methods that allow it
+}
+
+func newServer(in events.Instance) server {
+	w := in.Weight
+	if w == 0 {
+		w = 1
+	}
+	ip := netip.MustParseAddr(in.IP) // validated by Instance.Validate
+	return server{
+		addr:        netip.AddrPortFrom(ip, uint16(in.Port)).String(),
+		weight:      w,
+		maxFails:    defaultMaxFails,
+		failTimeout: defaultFailTimeout,
+	}
+}
+
+func (s server) directive(method string) *crossplane.Directive {
+	args := []string{
+		s.addr,
+		"weight=" + strconv.Itoa(s.weight),
+		"max_fails=" + strconv.Itoa(s.maxFails),
+		"fail_timeout=" + s.failTimeout,
+	}
+	if s.maxConns > 0 {
+		args = append(args, "max_conns="+strconv.Itoa(s.maxConns))
+	}
+	if s.backup && allowsBackup(method) {
+		args = append(args, "backup")
+	}
+	return d("server", args...)
+}
+
+// upstreamName is the NGINX upstream of an app.
+func upstreamName(app string) string { return "app_" + app }
+
+// appConfig is apps/<name>.conf: the app's upstream (when it has
+// instances) and its server.
+func appConfig(a app, opts Options) (crossplane.Directives, error) {
+	var out crossplane.Directives
+	if len(a.instances) > 0 {
+		lb, extra, err := lbDirective(a.name, a.spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, extra...), upstream(a, lb))
+	}
+	return append(out, appServer(a, opts)), nil
+}
+
+func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
+	body := make(crossplane.Directives, 0, len(a.instances)+4)
+	if lb != nil {
+		body = append(body, lb)
+	}
+	for _, in := range a.instances {
+		body = append(body, newServer(in).directive(a.spec.LBMethod))
+	}
+	body = append(body,
+		d("keepalive", upstreamKeepalive),
+		d("keepalive_requests", "1000"),
+		d("keepalive_timeout", "60s"),
+	)
+	return blk("upstream", []string{upstreamName(a.name)}, body...)
+}
+
+func externalPort(n events.Networking) int {
+	if n.ExternalPort == 0 {
+		return defaultPort
+	}
+	return n.ExternalPort
+}
+
+func appServer(a app, opts Options) *crossplane.Directive {
+	n := a.spec.Networking
+	port := strconv.Itoa(externalPort(n))
+	var body crossplane.Directives
+	if n.SSL.Enabled {
+		body = append(body,
+			d("listen", port, "ssl", "http2"),
+			d("ssl_certificate", filepath.Join(opts.CertDir, n.Domain+".crt")),
+			d("ssl_certificate_key", filepath.Join(opts.CertDir, n.Domain+".key")),
+		)
+	} else {
+		body = append(body, d("listen", port))
+	}
+	name := n.Domain
+	if name == "" {
+		name = "_"
+	}
+	bodySize := n.MaxBodySize
+	if bodySize == "" {
+		bodySize = defaultBodySize
+	}
+	timeout := defaultTimeout
+	if n.Timeout > 0 {
+		timeout = time.Duration(math.Round(n.Timeout*1000)) * time.Millisecond
+		timeout = max(timeout, time.Millisecond)
+	}
+	body = append(body,
+		d("server_name", name),
+		d("client_max_body_size", bodySize),
+		d("proxy_connect_timeout", duration(min(timeout, maxConnectTimeout))),
+		d("proxy_read_timeout", duration(timeout)),
+		d("proxy_send_timeout", duration(timeout)),
+	)
+	headers := make([]string, 0, len(n.Headers))
+	for h := range n.Headers {
+		headers = append(headers, h)
+	}
+	slices.Sort(headers)
+	for _, h := range headers {
+		body = append(body, d("add_header", h, n.Headers[h], "always"))
+	}
+	body = append(body, blk("location", []string{"=", "/_health"},
+		d("access_log", "off"),
+		d("default_type", "text/plain"),
+		d("return", "200", "ok\n"),
+	))
+	if len(a.instances) == 0 {
+		body = append(body, blk("location", []string{"/"},
+			d("default_type", "text/plain"),
+			d("return", "503", "no instances available\n"),
+		))
+	} else {
+		body = append(body, blk("location", []string{"/"},
+			d("proxy_pass", "http://"+upstreamName(a.name)),
+			d("proxy_http_version", "1.1"),
+			d("proxy_set_header", "Host", "$host"),
+			d("proxy_set_header", "X-Real-IP", "$remote_addr"),
+			d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+			d("proxy_set_header", "X-Forwarded-Host", "$host"),
+			d("proxy_set_header", "X-Forwarded-Port", "$server_port"),
+			d("proxy_set_header", "Upgrade", "$http_upgrade"),
+			d("proxy_set_header", "Connection", "$connection_upgrade"),
+			d("proxy_next_upstream", "error", "timeout"),
+		))
+	}
+	return blk("server", nil, body...)
+}
+
+// duration writes a positive duration in NGINX time syntax: whole seconds
+// as "Ns", otherwise milliseconds.
+func duration(t time.Duration) string {
+	if t%time.Second == 0 {
+		return fmt.Sprintf("%ds", t/time.Second)
+	}
+	return fmt.Sprintf("%dms", t/time.Millisecond)
+}

@@ -1,0 +1,110 @@
+package render
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func goldenCases() map[string][]events.RoutingState {
+	three := []events.Instance{inst("web-2", "10.0.0.2", 8080), inst("web-1", "10.0.0.1", 8080), {ID: "web-3", IP: "10.0.0.3", Port: 8081, Weight: 5}}
+	hash := func(key string) []events.RoutingState {
+		return []events.RoutingState{state("api", events.AppSpec{LBMethod: events.LBHash, HashKey: key, Networking: events.Networking{Domain: "api.example.com"}}, three...)}
+	}
+	return map[string][]events.RoutingState{
+		"round_robin": {state("web", events.AppSpec{LBMethod: events.LBRoundRobin, Networking: events.Networking{
+			Domain: "web.example.com", MaxBodySize: "10m", Timeout: 30,
+			Headers: map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store, max-age=0", "X-Note": "#not a comment"},
+		}}, three...)},
+		"least_conn":            {state("web", events.AppSpec{LBMethod: events.LBLeastConn, Networking: events.Networking{Domain: "web.example.com", Timeout: 2.5}}, three...)},
+		"ip_hash":               {state("web", events.AppSpec{LBMethod: events.LBIPHash, Networking: events.Networking{ExternalPort: 8080}}, three...)},
+		"hash_request_uri":      hash("request_uri"),
+		"hash_remote_addr":      hash("remote_addr"),
+		"hash_header":           hash("header:X-Tenant-Id"),
+		"hash_cookie":           hash("cookie:session_id"),
+		"hash_cookie_dash":      hash("cookie:my-session"),
+		"random_two_least_conn": {state("web", events.AppSpec{LBMethod: events.LBRandomTwoLeastConn, Networking: events.Networking{Domain: "web.example.com"}}, three...)},
+		"auto_leftover":         {state("web", events.AppSpec{LBMethod: events.LBAuto}, three...)},
+		"ssl": {state("secure", events.AppSpec{Networking: events.Networking{ExternalPort: 8443, Domain: "secure.example.com", SSL: events.SSL{Enabled: true},
+			Headers: map[string]string{"Strict-Transport-Security": "max-age=31536000"}}}, three...)},
+		"no_instances": {state("idle", events.AppSpec{Networking: events.Networking{Domain: "idle.example.com"}})},
+		"shared_port": {
+			state("blog", events.AppSpec{Networking: events.Networking{ExternalPort: 8080, Domain: "blog.example.com"}}, inst("b1", "10.0.1.1", 3000)),
+			state("shop", events.AppSpec{LBMethod: events.LBLeastConn, Networking: events.Networking{ExternalPort: 8080, Domain: "shop.example.com"}}, inst("s1", "10.0.2.1", 3000)),
+		},
+		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
+			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
+	}
+}
+
+// serialize joins the files of a render, sorted by name, with version.conf.
+func serialize(cfg Config) []byte {
+	files := map[string][]byte{VersionName: VersionFile(42)}
+	for k, v := range cfg.Files {
+		files[k] = v
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b bytes.Buffer
+	for _, n := range names {
+		b.WriteString("# ==> " + n + " <==\n")
+		b.Write(files[n])
+	}
+	return b.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	for name, states := range goldenCases() {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Render(states, testOpts())
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			got := serialize(cfg)
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./render/ -run TestGolden -update)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("render differs from %s (rerun with -update if intended):\n%s", path, got)
+			}
+			if err := checkParsed(cfg, states); err != nil {
+				t.Errorf("parse-back: %v", err)
+			}
+			nginxTest(t, states)
+		})
+	}
+}
+
+// TestNginxAllTogether runs nginx -t on every golden case at once, so that
+// apps with different methods, TLS and shared ports coexist.
+func TestNginxAllTogether(t *testing.T) {
+	var all []events.RoutingState
+	seen := map[string]bool{}
+	for _, states := range goldenCases() {
+		for _, s := range states {
+			if seen[s.App.Metadata.Name] {
+				continue
+			}
+			seen[s.App.Metadata.Name] = true
+			all = append(all, s)
+		}
+	}
+	nginxTest(t, all)
+}

@@ -1,0 +1,202 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+// allowed are the only directive names the renderer is meant to emit.
+var allowed = map[string]bool{
+	"daemon": true, "worker_processes": true, "pid": true, "error_log": true,
+	"events": true, "worker_connections": true, "http": true,
+	"default_type": true, "server_tokens": true, "sendfile": true, "tcp_nopush": true,
+	"keepalive_timeout": true, "server_names_hash_bucket_size": true, "server_names_hash_max_size": true,
+	"client_body_temp_path": true, "proxy_temp_path": true, "fastcgi_temp_path": true,
+	"uwsgi_temp_path": true, "scgi_temp_path": true, "log_format": true, "access_log": true,
+	"map": true, "include": true, "server": true, "listen": true, "server_name": true,
+	"allow": true, "deny": true, "location": true, "return": true, "stub_status": true,
+	"upstream": true, "least_conn": true, "ip_hash": true, "hash": true, "random": true,
+	"keepalive": true, "keepalive_requests": true,
+	"ssl_certificate": true, "ssl_certificate_key": true, "client_max_body_size": true,
+	"proxy_connect_timeout": true, "proxy_read_timeout": true, "proxy_send_timeout": true,
+	"add_header": true, "proxy_pass": true, "proxy_http_version": true, "proxy_set_header": true,
+	"proxy_next_upstream": true,
+}
+
+// memFS serves a rendered config (plus version.conf) to crossplane.Parse.
+func memFS(cfg Config) (*crossplane.ParseOptions, string) {
+	const root = "/cfg"
+	files := map[string][]byte{root + "/" + VersionName: VersionFile(1)}
+	for k, v := range cfg.Files {
+		files[root+"/"+k] = v
+	}
+	return &crossplane.ParseOptions{
+		ParseComments:            true,
+		ErrorOnUnknownDirectives: true,
+		StopParsingOnError:       true,
+		Open: func(p string) (io.ReadCloser, error) {
+			b, ok := files[p]
+			if !ok {
+				return nil, fmt.Errorf("no file %s", p)
+			}
+			return io.NopCloser(bytes.NewReader(b)), nil
+		},
+		Glob: func(pattern string) ([]string, error) {
+			var out []string
+			for k := range files {
+				if ok, _ := path.Match(pattern, k); ok {
+					out = append(out, k)
+				}
+			}
+			slices.Sort(out)
+			return out, nil
+		},
+	}, root + "/" + MainFile
+}
+
+// checkParsed parses the rendered config back and checks that it holds only
+// allowed directives, exactly the expected servers and upstreams, and each
+// user value as exactly one argument where it belongs.
+func checkParsed(cfg Config, states []events.RoutingState) error {
+	opts, main := memFS(cfg)
+	payload, err := crossplane.Parse(main, opts)
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	if len(payload.Errors) > 0 {
+		return fmt.Errorf("parse: %v", payload.Errors[0].Error)
+	}
+	if want := len(cfg.Files) + 1; len(payload.Config) != want {
+		return fmt.Errorf("parsed %d files, want %d", len(payload.Config), want)
+	}
+	byFile := map[string]crossplane.Directives{}
+	for _, c := range payload.Config {
+		byFile[strings.TrimPrefix(c.File, "/cfg/")] = c.Parsed
+		if err := walk(c.Parsed, nil, func(d *crossplane.Directive, parent *crossplane.Directive) error {
+			if parent != nil && parent.Directive == "map" {
+				if d.Directive != "default" && d.Directive != "" && !strings.HasPrefix(d.Directive, cookieRegexPrefix) {
+					return fmt.Errorf("%s:%d: unexpected map entry %q", c.File, d.Line, d.Directive)
+				}
+				return nil
+			}
+			if !allowed[d.Directive] {
+				return fmt.Errorf("%s:%d: directive %q is not allowed", c.File, d.Line, d.Directive)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	for _, s := range states {
+		if err := checkApp(byFile[AppFile(s.App.Metadata.Name)], s); err != nil {
+			return fmt.Errorf("app %s: %w", s.App.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+func walk(ds crossplane.Directives, parent *crossplane.Directive, f func(d, parent *crossplane.Directive) error) error {
+	for _, d := range ds {
+		if err := f(d, parent); err != nil {
+			return err
+		}
+		if err := walk(d.Block, d, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func find(ds crossplane.Directives, name string) []*crossplane.Directive {
+	var out []*crossplane.Directive
+	for _, d := range ds {
+		if d.Directive == name {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func argsEqual(d *crossplane.Directive, want ...string) error {
+	if !slices.Equal(d.Args, want) {
+		return fmt.Errorf("%s args %q, want %q", d.Directive, d.Args, want)
+	}
+	return nil
+}
+
+func checkApp(file crossplane.Directives, s events.RoutingState) error {
+	if file == nil {
+		return errors.New("no app file")
+	}
+	n := s.App.Spec.Networking
+	ups, servers := find(file, "upstream"), find(file, "server")
+	maps := find(file, "map")
+	if len(servers) != 1 || len(file) != len(ups)+len(maps)+1 {
+		return fmt.Errorf("want one server and at most one upstream, got %d top-level directives", len(file))
+	}
+	if len(s.Instances) == 0 {
+		if len(ups) != 0 {
+			return errors.New("upstream without instances")
+		}
+	} else {
+		if len(ups) != 1 {
+			return errors.New("missing upstream")
+		}
+		if got := len(find(ups[0].Block, "server")); got != len(s.Instances) {
+			return fmt.Errorf("upstream has %d servers, want %d", got, len(s.Instances))
+		}
+		if s.App.Spec.LBMethod == events.LBHash {
+			h := find(ups[0].Block, "hash")
+			v, extra, _ := hashKeyVariable(s.App.Metadata.Name, s.App.Spec.HashKey)
+			if len(extra) != len(maps) {
+				return fmt.Errorf("%d maps, want %d", len(maps), len(extra))
+			}
+			if len(h) != 1 {
+				return errors.New("missing hash")
+			}
+			if err := argsEqual(h[0], v, "consistent"); err != nil {
+				return err
+			}
+		}
+	}
+	srv := servers[0].Block
+	name := n.Domain
+	if name == "" {
+		name = "_"
+	}
+	if sn := find(srv, "server_name"); len(sn) != 1 {
+		return errors.New("want one server_name")
+	} else if err := argsEqual(sn[0], name); err != nil {
+		return err
+	}
+	if n.MaxBodySize != "" {
+		if err := argsEqual(find(srv, "client_max_body_size")[0], n.MaxBodySize); err != nil {
+			return err
+		}
+	}
+	adds := find(srv, "add_header")
+	if len(adds) != len(n.Headers) {
+		return fmt.Errorf("%d add_header, want %d", len(adds), len(n.Headers))
+	}
+	for _, a := range adds {
+		if len(a.Args) != 3 {
+			return fmt.Errorf("add_header args %q", a.Args)
+		}
+		v, ok := n.Headers[a.Args[0]]
+		if !ok {
+			return fmt.Errorf("unexpected header %q", a.Args[0])
+		}
+		if err := argsEqual(a, a.Args[0], v, "always"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

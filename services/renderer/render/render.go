@@ -1,0 +1,305 @@
+// Package render turns the routing state of Orchestry apps into a complete
+// NGINX configuration.
+//
+// The configuration is built as a crossplane AST and serialised by
+// crossplane, never by string templates: every user-supplied value is first
+// checked against the strict grammar of pkg/events (App.Validate,
+// Instance.Validate) and then emitted as exactly one argument of one
+// directive. Output is deterministic (apps sorted by name, instances by id,
+// headers by name), so a byte-identical render has the same Hash.
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	crossplane "github.com/nginxinc/nginx-go-crossplane"
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+// Options are the node-level settings of a render.
+type Options struct {
+	// Prefix is the absolute NGINX prefix directory (pid, temp dirs and logs
+	// live under it).
+	Prefix string
+	// StatusListen is "127.0.0.1:PORT": the internal server with
+	// /_orchestry/version, /_health and stub_status; loopback only.
+	StatusListen string
+	// CertDir is the absolute directory holding <domain>.crt and
+	// <domain>.key for TLS apps.
+	CertDir string
+	// WorkerProcesses is the number of NGINX workers; 0 means auto.
+	WorkerProcesses int
+}
+
+// Config is a rendered NGINX configuration: files relative to the config
+// directory.
+type Config struct {
+	// Files maps a path relative to the config directory ("nginx.conf",
+	// "apps/<app>.conf") to its content. It never holds "version.conf".
+	Files map[string][]byte
+	// Hash is the hex sha256 over the sorted file names and contents.
+	Hash string
+}
+
+// Names of the files Render produces, relative to the config directory.
+const (
+	MainFile    = "nginx.conf"
+	VersionName = "version.conf"
+	appsDir     = "apps"
+)
+
+// AppFile is the path, relative to the config directory, of an app's file.
+func AppFile(app string) string { return appsDir + "/" + app + ".conf" }
+
+// Render builds the whole configuration for apps (only the instances to
+// serve are in each RoutingState; deleted states are never passed). It
+// validates every app with App.Validate and each instance with
+// Instance.Validate first and returns an error naming the app and field on
+// failure.
+func Render(apps []events.RoutingState, opts Options) (Config, error) {
+	if err := opts.validate(); err != nil {
+		return Config{}, fmt.Errorf("render: options: %w", err)
+	}
+	sorted, err := prepare(apps)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := checkPorts(sorted); err != nil {
+		return Config{}, err
+	}
+	b := newBuilder()
+	files := make(map[string][]byte, len(sorted)+1)
+	main, err := b.build(mainConfig(opts, len(sorted)))
+	if err != nil {
+		return Config{}, fmt.Errorf("render: %s: %w", MainFile, err)
+	}
+	files[MainFile] = main
+	for _, a := range sorted {
+		ds, err := appConfig(a, opts)
+		if err != nil {
+			return Config{}, fmt.Errorf("render %s: %w", a.name, err)
+		}
+		out, err := b.build(ds)
+		if err != nil {
+			return Config{}, fmt.Errorf("render %s: %w", a.name, err)
+		}
+		files[AppFile(a.name)] = out
+	}
+	return Config{Files: files, Hash: hashFiles(files)}, nil
+}
+
+// VersionFile is the content of "version.conf", included inside the status
+// server's version location; it returns the version as the body.
+func VersionFile(version uint64) []byte {
+	out, err := newBuilder().build(crossplane.Directives{
+		d("return", "200", fmt.Sprintf("%d\n", version)),
+	})
+	if err != nil {
+		// Building into memory from constant directives cannot fail.
+		panic(fmt.Sprintf("render: version file: %v", err))
+	}
+	return out
+}
+
+func (o Options) validate() error {
+	if !filepath.IsAbs(o.Prefix) {
+		return fmt.Errorf("prefix %q must be an absolute path", o.Prefix)
+	}
+	if !filepath.IsAbs(o.CertDir) {
+		return fmt.Errorf("cert dir %q must be an absolute path", o.CertDir)
+	}
+	ap, err := netip.ParseAddrPort(o.StatusListen)
+	if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		return fmt.Errorf("status listen %q must be a loopback address and port, e.g. 127.0.0.1:8081", o.StatusListen)
+	}
+	if o.WorkerProcesses < 0 || o.WorkerProcesses > 1024 {
+		return fmt.Errorf("worker processes %d must be between 0 (auto) and 1024", o.WorkerProcesses)
+	}
+	for _, p := range []string{o.Prefix, o.CertDir} {
+		if strings.ContainsAny(p, "\"'\\$;{}#\r\n\t") {
+			return fmt.Errorf("path %q holds a character that is not allowed in a config path", p)
+		}
+	}
+	return nil
+}
+
+// app is a validated, normalised app ready to be rendered.
+type app struct {
+	name      string
+	spec      events.AppSpec
+	instances []events.Instance
+}
+
+// prepare validates every app and instance, rejects duplicates and returns
+// the apps sorted by name with their instances sorted by id.
+func prepare(states []events.RoutingState) ([]app, error) {
+	out := make([]app, 0, len(states))
+	seen := make(map[string]bool, len(states))
+	for i, st := range states {
+		name := st.App.Metadata.Name
+		label := name
+		if events.CheckName(name) != nil {
+			label = fmt.Sprintf("apps[%d]", i)
+		}
+		if st.Deleted {
+			return nil, fmt.Errorf("render %s: deleted app passed to Render", label)
+		}
+		if err := st.App.Validate(); err != nil {
+			return nil, fmt.Errorf("render %s: %w", label, err)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("render %s: metadata.name: duplicate app", name)
+		}
+		seen[name] = true
+		ids := make(map[string]bool, len(st.Instances))
+		for j, in := range st.Instances {
+			if err := in.Validate(); err != nil {
+				return nil, fmt.Errorf("render %s: %w", name, prefixFields(fmt.Sprintf("instances[%d].", j), err))
+			}
+			if ids[in.ID] {
+				return nil, fmt.Errorf("render %s: instances[%d].id: duplicate instance id %s", name, j, in.ID)
+			}
+			ids[in.ID] = true
+		}
+		insts := slices.Clone(st.Instances)
+		slices.SortFunc(insts, func(a, b events.Instance) int { return strings.Compare(a.ID, b.ID) })
+		out = append(out, app{name: name, spec: st.App.Spec, instances: insts})
+	}
+	slices.SortFunc(out, func(a, b app) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// prefixFields puts p in front of every field path of a ValidationError.
+func prefixFields(p string, err error) error {
+	var ve events.ValidationError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("%s%w", p, err)
+	}
+	out := make(events.ValidationError, len(ve))
+	for i, f := range ve {
+		out[i] = events.FieldError{Field: p + f.Field, Reason: f.Reason}
+	}
+	return out
+}
+
+// checkPorts refuses apps that share an external port but disagree on TLS:
+// NGINX would turn TLS on for every server on that port.
+func checkPorts(apps []app) error {
+	type first struct {
+		name string
+		ssl  bool
+	}
+	ports := make(map[int]first)
+	for _, a := range apps {
+		p, ssl := externalPort(a.spec.Networking), a.spec.Networking.SSL.Enabled
+		f, ok := ports[p]
+		if !ok {
+			ports[p] = first{a.name, ssl}
+			continue
+		}
+		if f.ssl != ssl {
+			return fmt.Errorf("render %s: spec.networking.ssl.enabled: port %d is shared with app %s, which has ssl.enabled=%t", a.name, p, f.name, f.ssl)
+		}
+	}
+	return nil
+}
+
+// builder serialises directive trees with crossplane. Directives that carry
+// user values are written by quoteBuilder, which quotes more strictly than
+// crossplane's default (that would, for example, leave a leading '#').
+type builder struct {
+	opts *crossplane.BuildOptions
+	buf  bytes.Buffer
+}
+
+// userValueDirectives are the leaf directives whose arguments may hold
+// user-supplied values.
+var userValueDirectives = []string{
+	"add_header", "server_name", "client_max_body_size", "ssl_certificate", "ssl_certificate_key",
+}
+
+func newBuilder() *builder {
+	return &builder{opts: &crossplane.BuildOptions{
+		Indent:   4,
+		Builders: []crossplane.RegisterBuilder{crossplane.BuildWithBuilder(quoteBuilder{}, userValueDirectives...)},
+	}}
+}
+
+func (b *builder) build(ds crossplane.Directives) ([]byte, error) {
+	b.buf.Reset()
+	if err := crossplane.Build(&b.buf, crossplane.Config{Parsed: ds}, b.opts); err != nil {
+		return nil, err
+	}
+	b.buf.WriteByte('\n')
+	return bytes.Clone(b.buf.Bytes()), nil
+}
+
+// quoteBuilder writes a leaf directive, quoting every argument that is not
+// made only of plainly safe characters.
+type quoteBuilder struct{}
+
+// Build implements crossplane.Builder.
+func (quoteBuilder) Build(stmt *crossplane.Directive) string {
+	var sb strings.Builder
+	sb.WriteString(stmt.Directive)
+	for _, a := range stmt.Args {
+		sb.WriteByte(' ')
+		sb.WriteString(quoteArg(a))
+	}
+	sb.WriteByte(';')
+	return sb.String()
+}
+
+// quoteArg returns a as one NGINX argument: bare when it holds only
+// characters that never mean anything to the NGINX lexer, otherwise in
+// double quotes with '"' and '\' escaped.
+func quoteArg(a string) string {
+	if a != "" && plain(a) {
+		return a
+	}
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for i := 0; i < len(a); i++ {
+		if a[i] == '"' || a[i] == '\\' {
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(a[i])
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+func plain(a string) bool {
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("._-:/*=,+@%", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// d makes a leaf directive.
+func d(name string, args ...string) *crossplane.Directive {
+	if args == nil {
+		args = []string{}
+	}
+	return &crossplane.Directive{Directive: name, Args: args}
+}
+
+// blk makes a block directive.
+func blk(name string, args []string, body ...*crossplane.Directive) *crossplane.Directive {
+	if args == nil {
+		args = []string{}
+	}
+	return &crossplane.Directive{Directive: name, Args: args, Block: crossplane.Directives(body)}
+}
