@@ -98,7 +98,7 @@ func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
 	s.drainReports()
 	tlsPort := freePort(t)
 	s.putApp("secure", tlsPort, "    domain: secure.example.test\n    ssl:\n      enabled: true\n")
-	r := s.waitReport(func(r events.RenderReport) bool { return r.Outcome != events.OutcomeUnchanged }, "render of the TLS app")
+	r := s.waitReport(func(r events.RenderReport) bool { return r.Apps == 2 }, "render of the TLS app")
 	if r.Outcome != events.OutcomeInvalid || !strings.Contains(r.Error, "secure.example.test") {
 		t.Fatalf("report %+v, want outcome invalid naming the missing certificate", r)
 	}
@@ -134,7 +134,7 @@ func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
 	// nothing is reloaded.
 	s.drainReports()
 	s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/secure", "", "")
-	after := s.waitReport(func(events.RenderReport) bool { return true }, "render after removal")
+	after := s.waitReport(func(r events.RenderReport) bool { return r.Apps == 1 }, "render after removal")
 	if after.Outcome != events.OutcomeUnchanged || after.Version != r.Version {
 		t.Fatalf("after removal: %+v, want unchanged at version %d", after, r.Version)
 	}
@@ -220,17 +220,17 @@ func TestNoRequestIsDroppedWhileInstancesComeAndGo(t *testing.T) {
 			}
 		}()
 	}
-	// Ten changes, each waited for until live: add and remove demo-3 and
-	// demo-4 in turn while demo-1 and demo-2 stay.
+	// Ten changes, each waited for until NGINX serves it: add and remove
+	// demo-3 and demo-4 in turn while demo-1 and demo-2 stay.
 	for i := range 10 {
-		s.drainReports()
+		b := s.backends[2+(i/2)%2]
 		if i%2 == 0 {
 			s.addInstance("web", 2+(i/2)%2)
+			waitServes(t, port, "demo-1", "demo-2", b.ID)
 		} else {
-			id := s.backends[2+(i/2)%2].ID
-			s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/"+id, "", "")
+			s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/"+b.ID, "", "")
+			waitServes(t, port, "demo-1", "demo-2")
 		}
-		s.waitReport(func(r events.RenderReport) bool { return r.Outcome == events.OutcomeApplied }, fmt.Sprintf("change %d", i))
 	}
 	cancel()
 	wg.Wait()
