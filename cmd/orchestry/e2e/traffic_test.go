@@ -242,3 +242,27 @@ func TestNoRequestIsDroppedWhileInstancesComeAndGo(t *testing.T) {
 	}
 	t.Logf("%d requests, none failed, across 10 reloads", ok.Load())
 }
+
+func TestAnInstanceHealthReportsUnhealthyLeavesTrafficAndReturns(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "")
+	for i := range 3 {
+		s.addInstance("web", i)
+	}
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	health := func(state string, rev int) string {
+		return fmt.Sprintf(`{"app":"web","instance_id":"demo-2","state":%q,"consecutive_successes":0,"consecutive_failures":3,"last_latency_ms":1.5,"since":%q,"revision":%d}`,
+			state, time.Now().UTC().Format(time.RFC3339), rev)
+	}
+	s.publishRaw(events.InstanceHealth("web"), "io.orchestry.instance.health.v1", health(events.HealthUnhealthy, 2))
+	waitServes(t, port, "demo-1", "demo-3")
+	// An older revision arriving late changes nothing.
+	s.publishRaw(events.InstanceHealth("web"), "io.orchestry.instance.health.v1", health(events.HealthHealthy, 1))
+	time.Sleep(300 * time.Millisecond) // longer than the coalesce window: a wrong render would have happened
+	if got := hits(t, port, 30); got["demo-2"] != 0 {
+		t.Fatalf("a stale health event put demo-2 back: %v", got)
+	}
+	s.publishRaw(events.InstanceHealth("web"), "io.orchestry.instance.health.v1", health(events.HealthHealthy, 3))
+	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+}
