@@ -316,3 +316,18 @@ func (s *stack) readFile(rel string) string {
 	b, _ := os.ReadFile(filepath.Join(s.dataDir, "nginx", rel))
 	return string(bytes.TrimSpace(b))
 }
+
+// serveWeb declares the app "web" on a free port with the first n backends
+// as instances, waits until NGINX serves all of them and returns the port.
+func (s *stack) serveWeb(n int) int {
+	s.t.Helper()
+	port := freePort(s.t)
+	s.putApp("web", port, "")
+	var ids []string
+	for i := range n {
+		s.addInstance("web", i)
+		ids = append(ids, s.backends[i].ID)
+	}
+	waitServes(s.t, port, ids...)
+	return port
+}

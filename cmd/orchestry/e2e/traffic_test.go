@@ -16,12 +16,7 @@ import (
 
 func TestRequestsAreSpreadOverAllThreeInstances(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	for i := range 3 {
-		s.addInstance("web", i)
-	}
-	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	port := s.serveWeb(3)
 	got := hits(t, port, 90)
 	for _, id := range []string{"demo-1", "demo-2", "demo-3"} {
 		// Round robin over three equal servers: 30 each; allow for the
@@ -34,12 +29,7 @@ func TestRequestsAreSpreadOverAllThreeInstances(t *testing.T) {
 
 func TestDeregisteringThroughRESTRemovesTheInstanceFromTraffic(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	for i := range 3 {
-		s.addInstance("web", i)
-	}
-	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	port := s.serveWeb(3)
 	s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/demo-2", "", "")
 	waitServes(t, port, "demo-1", "demo-3")
 	if got := hits(t, port, 60); got["demo-2"] != 0 || len(got) != 2 {
@@ -49,12 +39,7 @@ func TestDeregisteringThroughRESTRemovesTheInstanceFromTraffic(t *testing.T) {
 
 func TestDeregisteringThroughANATSEventRemovesTheInstanceFromTraffic(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	for i := range 3 {
-		s.addInstance("web", i)
-	}
-	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	port := s.serveWeb(3)
 	s.publishRaw(events.InstanceDeregistered("web"), "io.orchestry.instance.deregistered.v1", `{"id":"demo-3"}`)
 	waitServes(t, port, "demo-1", "demo-2")
 	if got := hits(t, port, 60); got["demo-3"] != 0 || len(got) != 2 {
@@ -87,10 +72,7 @@ func TestAnInstanceRegisteredByRawNATSPublishIsServed(t *testing.T) {
 
 func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	s.addInstance("web", 0)
-	waitServes(t, port, "demo-1")
+	port := s.serveWeb(1)
 	good := s.readFile("live/version.conf")
 
 	// TLS without a certificate on disk passes the API's grammar but makes
@@ -142,12 +124,7 @@ func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
 
 func TestTheRestartedRendererConvergesToEverythingPublishedWhileItWasDown(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	for i := range 3 {
-		s.addInstance("web", i)
-	}
-	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	port := s.serveWeb(3)
 
 	s.stopRenderer()
 	// While it is down: one instance leaves (event), one joins (REST),
@@ -188,11 +165,7 @@ func waitInstances(t *testing.T, s *stack, app string, n int) {
 
 func TestNoRequestIsDroppedWhileInstancesComeAndGo(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	s.addInstance("web", 0)
-	s.addInstance("web", 1)
-	waitServes(t, port, "demo-1", "demo-2")
+	port := s.serveWeb(2)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
@@ -245,12 +218,7 @@ func TestNoRequestIsDroppedWhileInstancesComeAndGo(t *testing.T) {
 
 func TestAnInstanceHealthReportsUnhealthyLeavesTrafficAndReturns(t *testing.T) {
 	s := newStack(t)
-	port := freePort(t)
-	s.putApp("web", port, "")
-	for i := range 3 {
-		s.addInstance("web", i)
-	}
-	waitServes(t, port, "demo-1", "demo-2", "demo-3")
+	port := s.serveWeb(3)
 	health := func(state string, rev int) string {
 		return fmt.Sprintf(`{"app":"web","instance_id":"demo-2","state":%q,"consecutive_successes":0,"consecutive_failures":3,"last_latency_ms":1.5,"since":%q,"revision":%d}`,
 			state, time.Now().UTC().Format(time.RFC3339), rev)
