@@ -35,6 +35,10 @@ type config struct {
 	DataDir string `env:"ORCHESTRY_DATA_DIR" envDefault:".data"`
 	// NatsURL of an external NATS server; empty runs one embedded.
 	NatsURL string `env:"ORCHESTRY_NATS_URL"`
+	// NatsToken authenticates to NATS. With the embedded server it is the
+	// token every client must present; when unset one is generated into
+	// the data directory (mode 0600).
+	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
 	// NatsListen is where the embedded NATS server listens for other
 	// systems (orchestrators, autoscalers) that publish events.
 	NatsListen string `env:"ORCHESTRY_NATS_LISTEN" envDefault:"127.0.0.1:4222"`
@@ -87,14 +91,22 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 
 	natsURL, opts := cfg.NatsURL, []nats.Option{nats.Name("orchestry"), nats.MaxReconnects(-1)}
 	if natsURL == "" {
-		ns, err := natsd.Start(cfg.NatsListen, filepath.Join(dataDir, "nats"))
+		if cfg.NatsToken == "" {
+			if cfg.NatsToken, _, err = token.LoadOrCreate(filepath.Join(dataDir, "nats-token")); err != nil {
+				return err
+			}
+		}
+		ns, err := natsd.Start(cfg.NatsListen, filepath.Join(dataDir, "nats"), cfg.NatsToken)
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown()
 		natsURL = ns.ClientURL()
 		opts = append(opts, nats.InProcessServer(ns))
-		log.Info().Str("url", natsURL).Msg("embedded NATS with JetStream started")
+		log.Info().Str("url", natsURL).Str("token_file", filepath.Join(dataDir, "nats-token")).Msg("embedded NATS with JetStream started")
+	}
+	if cfg.NatsToken != "" {
+		opts = append(opts, nats.Token(cfg.NatsToken))
 	}
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {

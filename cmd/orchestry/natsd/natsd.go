@@ -12,8 +12,12 @@ import (
 )
 
 // Start runs a JetStream-enabled NATS server listening on listen
-// ("host:port"; port 0 picks a free one) with its store in storeDir.
-func Start(listen, storeDir string) (*server.Server, error) {
+// ("host:port"; port 0 picks a free one) with its store in storeDir. Every
+// client, in-process ones included, must present token.
+func Start(listen, storeDir, token string) (*server.Server, error) {
+	if token == "" {
+		return nil, fmt.Errorf("nats server: empty token")
+	}
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, fmt.Errorf("nats listen %q: %w", listen, err)
@@ -26,12 +30,13 @@ func Start(listen, storeDir string) (*server.Server, error) {
 		port = server.RANDOM_PORT
 	}
 	s, err := server.NewServer(&server.Options{
-		ServerName: "orchestry",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoSigs:     true,
+		ServerName:    "orchestry",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      storeDir,
+		NoSigs:        true,
+		Authorization: token,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)

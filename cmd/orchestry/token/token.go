@@ -1,5 +1,6 @@
-// Package token loads the API token of the all-in-one, generating and
-// storing one (mode 0600) on first start when none is configured.
+// Package token loads a secret token of the all-in-one (the API token, the
+// NATS token), generating and storing one (mode 0600) on first start when
+// none is configured.
 package token
 
 import (
