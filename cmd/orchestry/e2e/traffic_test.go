@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +24,19 @@ func TestRequestsAreSpreadOverAllThreeInstances(t *testing.T) {
 		// per-worker start offset.
 		if got[id] < 25 || got[id] > 35 {
 			t.Fatalf("%s got %d of 90 requests: %v", id, got[id], got)
+		}
+	}
+	// The app's server also answers /_health itself and stub_status to
+	// loopback callers.
+	for path, want := range map[string]string{"/_health": "ok", "/_status": "Active connections"} {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
 		}
 	}
 }

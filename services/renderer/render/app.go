@@ -150,6 +150,14 @@ func appServer(a app, opts Options) *crossplane.Directive {
 		d("default_type", "text/plain"),
 		d("return", "200", "ok\n"),
 	))
+	// NGINX's connection counters, for callers on this host only.
+	body = append(body, blk("location", []string{"=", "/_status"},
+		d("access_log", "off"),
+		d("allow", "127.0.0.1"),
+		d("allow", "::1"),
+		d("deny", "all"),
+		d("stub_status"),
+	))
 	if len(a.instances) == 0 {
 		body = append(body, blk("location", []string{"/"},
 			d("default_type", "text/plain"),
