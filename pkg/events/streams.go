@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -25,9 +26,20 @@ const (
 	// BucketApps holds routing's source of truth: one key per app, the
 	// value a JSON AppRecord.
 	BucketApps = "apps"
-	// BucketHealth holds the current HealthState per "<app>.<instance>".
+	// BucketHealth holds the current HealthState per instance; the key is
+	// HealthKey(app, instance).
 	BucketHealth = "health"
+	// BucketMembers holds the heartbeats of service replicas that share
+	// work (health probers), one key per "<service>.<replica>"; entries
+	// vanish a minute after the last heartbeat.
+	BucketMembers = "members"
 )
+
+// HealthKey is the BucketHealth key of an instance. Instance ids may hold
+// ':' which KV keys may not, so the id is base64url-encoded.
+func HealthKey(app, instanceID string) string {
+	return app + "." + base64.RawURLEncoding.EncodeToString([]byte(instanceID))
+}
 
 // dedupWindow is how long JetStream remembers Nats-Msg-Id values.
 const dedupWindow = 2 * time.Minute
@@ -69,6 +81,7 @@ func Buckets(replicas int) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
 		{Bucket: BucketApps, Description: "routing: apps and their instances", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
 		{Bucket: BucketHealth, Description: "health: current state per instance", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
+		{Bucket: BucketMembers, Description: "heartbeats of replicas sharing work", History: 1, TTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: replicas},
 	}
 }
 
