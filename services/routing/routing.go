@@ -21,6 +21,7 @@ import (
 
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/healthview"
 	"github.com/orchestry/orchestry/services/routing/intake"
 	"github.com/orchestry/orchestry/services/routing/outbox"
 	"github.com/orchestry/orchestry/services/routing/status"
@@ -88,8 +89,9 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("routing: %w", err)
 	}
 	tracker := &status.Tracker{}
+	healthView := &healthview.View{}
 	srv := &http.Server{
-		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes}, s.log),
+		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView}, s.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -112,6 +114,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
 		"intake": intake.New(js, st, s.log).Run,
 		"status": func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
+		"health": func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
 	}
 	for name, run := range parts {
 		wg.Go(func() { fail(name, run(ctx)) })

@@ -291,3 +291,38 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatalf("Run after cancel: %v", err)
 	}
 }
+
+func TestInstanceListShowsHealthFromTheHealthBucket(t *testing.T) {
+	h := start(t)
+	h.putApp("web")
+	if code := h.do(http.MethodPost, "/v1/apps/web/instances", `{"id":"web:1","ip":"10.0.0.1","port":80}`, nil); code != http.StatusCreated {
+		t.Fatalf("POST instance: %d", code)
+	}
+	ctx := context.Background()
+	kv, err := h.js.KeyValue(ctx, events.BucketHealth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	state := events.HealthState{App: "web", InstanceID: "web:1", State: events.HealthUnhealthy, ConsecutiveFailures: 3,
+		LastError: "connect: connection refused", Since: since, Revision: 1}
+	b, _ := json.Marshal(state)
+	if _, err := kv.Put(ctx, events.HealthKey("web", "web:1"), b); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		var view api.InstancesView
+		h.do(http.MethodGet, "/v1/apps/web/instances", "", &view)
+		if len(view.Instances) == 1 && view.Instances[0].Health != nil {
+			got := view.Instances[0].Health
+			if got.State != events.HealthUnhealthy || got.LastError != state.LastError || !got.Since.Equal(since) {
+				t.Fatalf("health shown as %+v", got)
+			}
+			return
+		}
+		if i == 200 {
+			t.Fatalf("health never shown: %+v", view)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

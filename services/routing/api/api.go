@@ -46,8 +46,15 @@ type StatusSource interface {
 	Nodes() []status.Node
 }
 
+// HealthSource gives the health service's view of an instance.
+type HealthSource interface {
+	Lookup(app, id string) (events.HealthState, bool)
+}
+
 // Options configure the handler.
 type Options struct {
+	// Health shows each instance's health in instance lists; nil shows none.
+	Health HealthSource
 	// Token is the bearer token every request must carry.
 	Token string
 	// MaxBody limits request bodies, in bytes (DefaultMaxBody when zero).
@@ -58,6 +65,7 @@ type Options struct {
 type server struct {
 	store   *store.Store
 	status  StatusSource
+	health  HealthSource
 	token   [sha256.Size]byte
 	maxBody int64
 	log     zerolog.Logger
@@ -65,7 +73,7 @@ type server struct {
 
 // New returns the API handler. The token is kept only as a hash.
 func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) http.Handler {
-	s := &server{store: st, status: ss, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
+	s := &server{store: st, status: ss, health: opts.Health, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}

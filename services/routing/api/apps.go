@@ -36,8 +36,15 @@ type InstanceResult struct {
 
 // InstancesView is the body of GET .../instances.
 type InstancesView struct {
-	Instances []events.Instance `json:"instances"`
-	Revision  uint64            `json:"revision"`
+	Instances []InstanceView `json:"instances"`
+	Revision  uint64         `json:"revision"`
+}
+
+// InstanceView is one instance with its health (state, consecutive counts,
+// last error and since-when), absent until the health service reports.
+type InstanceView struct {
+	events.Instance
+	Health *events.HealthState `json:"health,omitempty"`
 }
 
 // StatusView is the body of GET /v1/status.
@@ -126,7 +133,16 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view(e)
-	writeJSON(w, http.StatusOK, InstancesView{Instances: v.Instances, Revision: v.Revision})
+	out := InstancesView{Instances: make([]InstanceView, len(v.Instances)), Revision: v.Revision}
+	for i, in := range v.Instances {
+		out.Instances[i].Instance = in
+		if s.health != nil {
+			if h, ok := s.health.Lookup(r.PathValue("name"), in.ID); ok {
+				out.Instances[i].Health = &h
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) postInstance(w http.ResponseWriter, r *http.Request) {
