@@ -43,6 +43,11 @@ type Config struct {
 	// ConfirmTimeout bounds the wait for a reloaded NGINX to answer with
 	// the new version.
 	ConfirmTimeout time.Duration `env:"ORCHESTRY_RELOAD_CONFIRM_TIMEOUT" envDefault:"10s"`
+	// Unprobed says what to do with an instance the health service has not
+	// reported on yet: "hold" keeps it out of traffic until it is reported
+	// healthy (run a health service); "serve" sends it traffic until
+	// health says otherwise (no health service).
+	Unprobed string `env:"ORCHESTRY_RENDER_UNPROBED" envDefault:"serve"`
 	// StopGrace bounds NGINX's graceful shutdown before it is killed.
 	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
 }
@@ -62,6 +67,9 @@ type Service struct {
 func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	if err := events.CheckName(cfg.Node); err != nil {
 		return nil, fmt.Errorf("renderer: ORCHESTRY_NODE %q %w", cfg.Node, err)
+	}
+	if cfg.Unprobed != "hold" && cfg.Unprobed != "serve" {
+		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_UNPROBED must be hold or serve, not %q", cfg.Unprobed)
 	}
 	bin, err := nginx.Binary(cfg.NginxBin)
 	if err != nil {
@@ -89,7 +97,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("renderer: %w", err)
 	}
 	return &Service{
-		cfg: cfg, js: js, log: log, model: model.New(), sup: sup, applier: applier,
+		cfg: cfg, js: js, log: log, model: model.New(cfg.Unprobed == "hold"), sup: sup, applier: applier,
 		kick: make(chan struct{}, 1),
 	}, nil
 }

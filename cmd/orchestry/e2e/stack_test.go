@@ -139,7 +139,7 @@ func (s *stack) startRenderer() {
 	s.t.Helper()
 	rd, err := renderer.New(s.nc, renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
-		Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
+		Unprobed: "serve", Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)

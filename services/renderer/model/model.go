@@ -12,6 +12,11 @@ import (
 
 // Model holds apps and instance health. It is safe for concurrent use.
 type Model struct {
+	// holdUnprobed keeps an instance out of traffic until health has
+	// reported it healthy; otherwise it is served until health says
+	// otherwise.
+	holdUnprobed bool
+
 	mu     sync.Mutex
 	apps   map[string]events.RoutingState
 	health map[string]map[string]string // app -> instance id -> state
@@ -19,9 +24,10 @@ type Model struct {
 	hRev   events.Gate
 }
 
-// New returns an empty model.
-func New() *Model {
-	return &Model{apps: map[string]events.RoutingState{}, health: map[string]map[string]string{}}
+// New returns an empty model. With holdUnprobed, an instance receives
+// traffic only once health reports it healthy.
+func New(holdUnprobed bool) *Model {
+	return &Model{holdUnprobed: holdUnprobed, apps: map[string]events.RoutingState{}, health: map[string]map[string]string{}}
 }
 
 // ApplyRouting records the state of one app. It reports whether the model
@@ -62,10 +68,13 @@ func (m *Model) ApplyHealth(h events.HealthState) bool {
 	return true
 }
 
-// serves reports whether an instance in state should receive traffic. An
-// instance health has not reported on yet is served.
-func serves(state string) bool {
-	return state == "" || state == events.HealthHealthy
+// serves reports whether an instance in state ("" when health has not
+// reported on it) should receive traffic.
+func (m *Model) serves(state string) bool {
+	if state == "" {
+		return !m.holdUnprobed
+	}
+	return state == events.HealthHealthy
 }
 
 // Snapshot returns every app, sorted by name, with only the instances that
@@ -77,7 +86,7 @@ func (m *Model) Snapshot() []events.RoutingState {
 	for name, s := range m.apps {
 		var live []events.Instance
 		for _, in := range s.Instances {
-			if serves(m.health[name][in.ID]) {
+			if m.serves(m.health[name][in.ID]) {
 				live = append(live, in)
 			}
 		}

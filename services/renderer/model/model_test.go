@@ -23,7 +23,7 @@ func ids(s events.RoutingState) []string {
 }
 
 func TestModelFollowsRevisionsAndHealth(t *testing.T) {
-	m := New()
+	m := New(false)
 	steps := []struct {
 		name    string
 		apply   func() bool
@@ -66,5 +66,17 @@ func TestModelFollowsRevisionsAndHealth(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestHoldUnprobedServesOnlyReportedHealthyInstances(t *testing.T) {
+	m := New(true)
+	m.ApplyRouting(state("web", 1, "a", "b"))
+	if got := m.Snapshot()[0].Instances; len(got) != 0 {
+		t.Fatalf("unprobed instances served: %v", got)
+	}
+	m.ApplyHealth(events.HealthState{App: "web", InstanceID: "b", State: events.HealthHealthy, Revision: 1})
+	if got := ids(m.Snapshot()[0]); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("serves %v, want [b]", got)
 	}
 }
