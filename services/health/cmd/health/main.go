@@ -1,0 +1,49 @@
+// Command health runs the health service (active probes, instance.health
+// transitions) on its own, against an external NATS server. Run several for
+// more capacity and availability: they share the targets.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/services/health"
+)
+
+type config struct {
+	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
+	Health    health.Config
+}
+
+func main() {
+	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	var cfg config
+	if err := env.Parse(&cfg); err != nil {
+		log.Fatal().Err(err).Msg("config")
+	}
+	opts := []nats.Option{nats.Name("health"), nats.MaxReconnects(-1)}
+	if cfg.NatsToken != "" {
+		opts = append(opts, nats.Token(cfg.NatsToken))
+	}
+	nc, err := nats.Connect(cfg.NatsURL, opts...)
+	if err != nil {
+		log.Fatal().Err(err).Msg("nats connect")
+	}
+	defer nc.Close()
+	svc, err := health.New(nc, cfg.Health, log)
+	if err != nil {
+		log.Fatal().Err(err).Msg("health")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := svc.Run(ctx); err != nil {
+		log.Fatal().Err(err).Msg("health")
+	}
+}

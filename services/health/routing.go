@@ -1,0 +1,129 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/health/probe"
+	"github.com/orchestry/orchestry/services/health/schedule"
+	"github.com/orchestry/orchestry/services/health/tracker"
+)
+
+// followRouting replays the last routing.changed per app and then follows
+// new ones with an ordered consumer (no durable state: a restarted replica
+// replays again).
+func (s *Service) followRouting(ctx context.Context) (jetstream.ConsumeContext, error) {
+	cons, err := s.js.OrderedConsumer(ctx, events.StreamRouting, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{events.RoutingChangedWildcard},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("health: follow %s: %w", events.StreamRouting, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) { s.handleRouting(ctx, msg) })
+	if err != nil {
+		return nil, fmt.Errorf("health: follow %s: %w", events.StreamRouting, err)
+	}
+	return cc, nil
+}
+
+// handleRouting applies one routing.changed: the app's instances become
+// the app's targets; removed instances stop being probed and their stored
+// states are deleted. A refused event is logged, answered with a rejection
+// and changes nothing.
+func (s *Service) handleRouting(ctx context.Context, msg jetstream.Msg) {
+	ev, err := events.Decode(msg.Subject(), msg.Data())
+	if err != nil {
+		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
+		if errors.Is(err, events.ErrRejected) {
+			if rerr := events.Reject(ctx, s.js, s.source, msg.Subject(), msg.Data(), err); rerr != nil {
+				s.log.Error().Err(rerr).Msg("publish rejection")
+			}
+		}
+		return
+	}
+	rs, ok := ev.Payload.(events.RoutingState)
+	if !ok {
+		return
+	}
+	app := rs.App.Metadata.Name
+	if !s.gate.Admit(app, rs.Revision) {
+		return
+	}
+	want := map[string]bool{}
+	if !rs.Deleted {
+		for _, in := range rs.Instances {
+			t := newTarget(app, rs.App.HealthCheck, in)
+			key := events.HealthKey(app, in.ID)
+			want[key] = true
+			s.sched.Set(schedule.Spec[target]{Key: key, Period: period(rs.App.HealthCheck), InitialDelay: initialDelay(rs.App.HealthCheck), Value: t})
+		}
+	}
+	prefix := app + "."
+	gone := map[string]bool{}
+	for _, key := range s.sched.Keys() {
+		if strings.HasPrefix(key, prefix) && !want[key] {
+			s.sched.Remove(key)
+			gone[key] = true
+		}
+	}
+	for _, key := range s.tracker.Keys(prefix) {
+		if !want[key] {
+			gone[key] = true
+		}
+	}
+	for key := range gone {
+		s.deleteState(ctx, key)
+	}
+	s.log.Info().Str("app", app).Uint64("revision", rs.Revision).Bool("deleted", rs.Deleted).
+		Int("targets", len(want)).Int("removed", len(gone)).Msg("targets updated")
+}
+
+// newTarget is how to probe instance in of app.
+func newTarget(app string, hc *events.HealthCheck, in events.Instance) target {
+	var check events.HealthCheck
+	if hc != nil {
+		check = *hc
+	}
+	return target{
+		app:     app,
+		id:      in.ID,
+		probe:   probe.Target{IP: in.IP, Port: in.Port, Check: check},
+		th:      tracker.Thresholds{Failure: check.FailureThreshold, Success: check.SuccessThreshold},
+		timeout: timeout(hc),
+	}
+}
+
+func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }
+
+// period is the check's period: periodSeconds, else DefaultPeriod, and at
+// least MinPeriod.
+func period(hc *events.HealthCheck) time.Duration {
+	p := DefaultPeriod
+	if hc != nil && hc.PeriodSeconds > 0 {
+		p = seconds(hc.PeriodSeconds)
+	}
+	return max(p, MinPeriod)
+}
+
+// timeout is the check's timeout: timeoutSeconds, else the smaller of
+// DefaultMaxTimeout and the period.
+func timeout(hc *events.HealthCheck) time.Duration {
+	if hc != nil && hc.TimeoutSeconds > 0 {
+		return seconds(hc.TimeoutSeconds)
+	}
+	return min(DefaultMaxTimeout, period(hc))
+}
+
+func initialDelay(hc *events.HealthCheck) time.Duration {
+	if hc == nil {
+		return 0
+	}
+	return seconds(hc.InitialDelaySeconds)
+}
