@@ -16,8 +16,11 @@ import (
 )
 
 type config struct {
-	NatsURL  string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	Renderer renderer.Config
+	NatsURL string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// NatsToken is sent to NATS when set (the all-in-one's embedded
+	// server requires the token in its data directory).
+	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
+	Renderer  renderer.Config
 }
 
 func main() {
@@ -26,7 +29,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := nats.Connect(cfg.NatsURL, nats.Name("renderer/"+cfg.Renderer.Node), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(cfg.NatsURL, nats.Name("renderer/"+cfg.Renderer.Node), nats.MaxReconnects(-1), nats.Token(cfg.NatsToken))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}

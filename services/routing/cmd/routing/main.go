@@ -18,7 +18,10 @@ import (
 
 type config struct {
 	NatsURL string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	Routing routing.Config
+	// NatsToken is sent to NATS when set (the all-in-one's embedded
+	// server requires the token in its data directory).
+	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
+	Routing   routing.Config
 }
 
 func main() {
@@ -27,7 +30,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := nats.Connect(cfg.NatsURL, nats.Name("routing"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(cfg.NatsURL, nats.Name("routing"), nats.MaxReconnects(-1), nats.Token(cfg.NatsToken))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}
