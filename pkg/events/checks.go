@@ -2,6 +2,8 @@ package events
 
 import (
 	"fmt"
+	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -135,6 +137,16 @@ func (m UpstreamMetrics) Validate() error {
 	f.check("app", CheckName(m.App))
 	if m.WindowSeconds <= 0 || m.WindowSeconds > float64(time.Hour/time.Second) {
 		f.add("window_seconds", "must be between 0 and 3600")
+	}
+	for i, in := range m.Instances {
+		field := "instances[" + strconv.Itoa(i) + "]"
+		if _, err := netip.ParseAddrPort(in.Address); err != nil {
+			f.add(field+".address", "must be ip:port")
+		}
+		if in.Requests < 0 || in.Status2xx < 0 || in.Status3xx < 0 || in.Status4xx < 0 || in.Status5xx < 0 ||
+			in.GatewayErrors < 0 || in.Consecutive5xx < 0 || in.ConsecutiveGatewayErrors < 0 || in.Retries < 0 || in.Bytes < 0 {
+			f.add(field, "counts must not be negative")
+		}
 	}
 	return f.err()
 }

@@ -115,8 +115,12 @@ type UpstreamMetrics struct {
 }
 
 // InstanceTraffic is the traffic of one upstream address within a window.
+// Every attempt NGINX made counts, retries included: a request that failed
+// on one instance and succeeded on the next counts once for each.
 type InstanceTraffic struct {
-	Address   string  `json:"address"`
+	// Address is the upstream "ip:port" ("[v6]:port") NGINX sent to.
+	Address string `json:"address"`
+	// Requests is the number of attempts sent to Address in the window.
 	Requests  int64   `json:"requests"`
 	P50MS     float64 `json:"p50_ms"`
 	P95MS     float64 `json:"p95_ms"`
@@ -125,7 +129,18 @@ type InstanceTraffic struct {
 	Status3xx int64   `json:"status_3xx"`
 	Status4xx int64   `json:"status_4xx"`
 	Status5xx int64   `json:"status_5xx"`
-	Bytes     int64   `json:"bytes"`
+	// GatewayErrors counts attempts that ended in 502, 503 or 504,
+	// including the ones NGINX produced itself (connection refused, reset,
+	// timeout).
+	GatewayErrors int64 `json:"gateway_errors"`
+	// Consecutive5xx is the run of 5xx attempts at the end of the window,
+	// carried across windows until a non-5xx attempt ends it.
+	Consecutive5xx int64 `json:"consecutive_5xx"`
+	// ConsecutiveGatewayErrors is the same run counted for gateway errors.
+	ConsecutiveGatewayErrors int64 `json:"consecutive_gateway_errors"`
+	// Retries counts attempts that were not the first of their request.
+	Retries int64 `json:"retries"`
+	Bytes   int64 `json:"bytes"`
 }
 
 // Rejection is the data of rejected.<subject>: why a consumer refused an
