@@ -84,7 +84,13 @@ type Instance struct {
 	IP   string `json:"ip"`
 	Port int    `json:"port"`
 	// Weight is the static NGINX server weight (1-1000); 0 means 1.
-	Weight        int     `json:"weight,omitempty"`
+	Weight int `json:"weight,omitempty"`
+	// Backup marks a standby: NGINX sends it traffic only while the app's
+	// other instances are unavailable. Methods that NGINX does not allow
+	// backups with (hash, ip_hash, random) serve it like the others. The
+	// renderer also sets it on ejected instances it keeps under the panic
+	// floor.
+	Backup        bool    `json:"backup,omitempty"`
 	CPUPercent    float64 `json:"cpu_percent,omitempty"`
 	MemoryPercent float64 `json:"memory_percent,omitempty"`
 }

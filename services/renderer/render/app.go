@@ -45,6 +45,7 @@ func newServer(in events.Instance) server {
 		weight:      w,
 		maxFails:    defaultMaxFails,
 		failTimeout: defaultFailTimeout,
+		backup:      in.Backup,
 	}
 }
 
@@ -86,8 +87,12 @@ func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
 	if lb != nil {
 		body = append(body, lb)
 	}
+	// NGINX needs a primary: when every instance is a backup, none is.
+	primary := slices.ContainsFunc(a.instances, func(in events.Instance) bool { return !in.Backup })
 	for _, in := range a.instances {
-		body = append(body, newServer(in).directive(a.spec.LBMethod))
+		s := newServer(in)
+		s.backup = s.backup && primary
+		body = append(body, s.directive(a.spec.LBMethod))
 	}
 	body = append(body,
 		d("keepalive", upstreamKeepalive),
@@ -132,6 +137,7 @@ func appServer(a app, opts Options) *crossplane.Directive {
 	}
 	body = append(body,
 		d("server_name", name),
+		d("set", appVariable, a.name),
 		d("client_max_body_size", bodySize),
 		d("proxy_connect_timeout", duration(min(timeout, maxConnectTimeout))),
 		d("proxy_read_timeout", duration(timeout)),

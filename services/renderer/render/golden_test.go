@@ -39,6 +39,12 @@ func goldenCases() map[string][]events.RoutingState {
 			state("blog", events.AppSpec{Networking: events.Networking{ExternalPort: 8080, Domain: "blog.example.com"}}, inst("b1", "10.0.1.1", 3000)),
 			state("shop", events.AppSpec{LBMethod: events.LBLeastConn, Networking: events.Networking{ExternalPort: 8080, Domain: "shop.example.com"}}, inst("s1", "10.0.2.1", 3000)),
 		},
+		"backup": {state("web", events.AppSpec{Networking: events.Networking{Domain: "web.example.com"}},
+			inst("a", "10.0.0.1", 8080), events.Instance{ID: "b", IP: "10.0.0.2", Port: 8080, Backup: true})},
+		"backup_only": {state("web", events.AppSpec{Networking: events.Networking{Domain: "web.example.com"}},
+			events.Instance{ID: "b", IP: "10.0.0.2", Port: 8080, Backup: true})},
+		"backup_hash": {state("api", events.AppSpec{LBMethod: events.LBHash, HashKey: "request_uri"},
+			inst("a", "10.0.0.1", 8080), events.Instance{ID: "b", IP: "10.0.0.2", Port: 8080, Backup: true})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
 			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
 	}
@@ -87,7 +93,7 @@ func TestGolden(t *testing.T) {
 			if err := checkParsed(cfg, states); err != nil {
 				t.Errorf("parse-back: %v", err)
 			}
-			nginxTest(t, states)
+			nginxTest(t, states, "127.0.0.1:5514")
 		})
 	}
 }
@@ -106,5 +112,5 @@ func TestNginxAllTogether(t *testing.T) {
 			all = append(all, s)
 		}
 	}
-	nginxTest(t, all)
+	nginxTest(t, all, "")
 }

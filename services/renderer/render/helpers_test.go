@@ -20,7 +20,7 @@ import (
 // testOpts are fixed node options, so golden files do not depend on the
 // machine; nginx -t runs get real directories through optsIn.
 func testOpts() Options {
-	return Options{Prefix: "/var/lib/orchestry/nginx", StatusListen: "127.0.0.1:18081", CertDir: "/var/lib/orchestry/certs", WorkerProcesses: 2}
+	return Options{Prefix: "/var/lib/orchestry/nginx", StatusListen: "127.0.0.1:18081", CertDir: "/var/lib/orchestry/certs", WorkerProcesses: 2, Node: "edge-1", Syslog: "127.0.0.1:5514"}
 }
 
 func state(name string, spec events.AppSpec, insts ...events.Instance) events.RoutingState {
@@ -67,8 +67,9 @@ func nginxBinary(t testing.TB) string {
 }
 
 // nginxTest renders states for a fresh prefix, writes certificates for
-// the TLS apps and runs nginx -t on the result.
-func nginxTest(t *testing.T, states []events.RoutingState) {
+// the TLS apps and runs nginx -t on the result. A non-empty syslog sends the
+// access log there, as with a metrics service.
+func nginxTest(t *testing.T, states []events.RoutingState, syslog string) {
 	t.Helper()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
@@ -77,6 +78,8 @@ func nginxTest(t *testing.T, states []events.RoutingState) {
 		StatusListen:    "127.0.0.1:18081",
 		CertDir:         filepath.Join(dir, "certs"),
 		WorkerProcesses: 1,
+		Node:            "edge-1",
+		Syslog:          syslog,
 	}
 	// The applier creates logs/ and temp/; NGINX creates only the last element.
 	for _, p := range []string{filepath.Join(opts.Prefix, "logs"), filepath.Join(opts.Prefix, "temp"), opts.CertDir} {

@@ -95,6 +95,12 @@ func TestOptionsValidated(t *testing.T) {
 		"status no port":   func(o *Options) { o.StatusListen = "127.0.0.1" },
 		"negative workers": func(o *Options) { o.WorkerProcesses = -1 },
 		"prefix injection": func(o *Options) { o.Prefix = "/x;/y" },
+		"node injection":   func(o *Options) { o.Node = `a","x":"y` },
+		"node upper":       func(o *Options) { o.Node = "Edge" },
+		"syslog no port":   func(o *Options) { o.Syslog = "127.0.0.1" },
+		"syslog injection": func(o *Options) { o.Syslog = "metrics:5514,facility=x" },
+		"syslog bad port":  func(o *Options) { o.Syslog = "metrics:99999" },
+		"syslog zone":      func(o *Options) { o.Syslog = "[fe80::1%eth0]:5514" },
 	} {
 		o := testOpts()
 		mut(&o)
@@ -106,6 +112,13 @@ func TestOptionsValidated(t *testing.T) {
 	o.StatusListen = "[::1]:8081"
 	if _, err := Render(nil, o); err != nil {
 		t.Errorf("IPv6 loopback status: %v", err)
+	}
+	for _, addr := range []string{"metrics:5514", "metrics.orchestry.internal:514", "[::1]:5514", "10.1.2.3:5514"} {
+		o := testOpts()
+		o.Syslog = addr
+		if _, err := Render(nil, o); err != nil {
+			t.Errorf("syslog %s: %v", addr, err)
+		}
 	}
 }
 
@@ -137,5 +150,5 @@ func TestParseBackValid(t *testing.T) {
 	if err := checkParsed(cfg, states); err != nil {
 		t.Fatal(err)
 	}
-	nginxTest(t, states)
+	nginxTest(t, states, "")
 }

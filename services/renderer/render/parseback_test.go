@@ -28,7 +28,7 @@ var allowed = map[string]bool{
 	"ssl_certificate": true, "ssl_certificate_key": true, "client_max_body_size": true,
 	"proxy_connect_timeout": true, "proxy_read_timeout": true, "proxy_send_timeout": true,
 	"add_header": true, "proxy_pass": true, "proxy_http_version": true, "proxy_set_header": true,
-	"proxy_next_upstream": true,
+	"proxy_next_upstream": true, "set": true,
 }
 
 // memFS serves a rendered config (plus version.conf) to crossplane.Parse.
@@ -175,6 +175,11 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 	if sn := find(srv, "server_name"); len(sn) != 1 {
 		return errors.New("want one server_name")
 	} else if err := argsEqual(sn[0], name); err != nil {
+		return err
+	}
+	if set := find(srv, "set"); len(set) != 1 {
+		return errors.New("want one set of the app variable")
+	} else if err := argsEqual(set[0], appVariable, s.App.Metadata.Name); err != nil {
 		return err
 	}
 	if n.MaxBodySize != "" {

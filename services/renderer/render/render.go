@@ -13,9 +13,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
@@ -35,6 +38,13 @@ type Options struct {
 	CertDir string
 	// WorkerProcesses is the number of NGINX workers; 0 means auto.
 	WorkerProcesses int
+	// Node names this NGINX node in every access log line; empty means
+	// "local".
+	Node string
+	// Syslog is "host:port" of the metrics service's syslog listener: NGINX
+	// sends every request there as one JSON line (see AccessLogFields). Empty
+	// keeps a plain access log file under Prefix/logs instead.
+	Syslog string
 }
 
 // Config is a rendered NGINX configuration: files relative to the config
@@ -63,7 +73,7 @@ func AppFile(app string) string { return appsDir + "/" + app + ".conf" }
 // Instance.Validate first and returns an error naming the app and field on
 // failure.
 func Render(apps []events.RoutingState, opts Options) (Config, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return Config{}, fmt.Errorf("render: options: %w", err)
 	}
 	sorted, err := prepare(apps)
@@ -107,7 +117,8 @@ func VersionFile(version uint64) []byte {
 	return out
 }
 
-func (o Options) validate() error {
+// Validate checks the options; Render calls it first.
+func (o Options) Validate() error {
 	if !filepath.IsAbs(o.Prefix) {
 		return fmt.Errorf("prefix %q must be an absolute path", o.Prefix)
 	}
@@ -117,6 +128,16 @@ func (o Options) validate() error {
 	ap, err := netip.ParseAddrPort(o.StatusListen)
 	if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 || ap.Addr().Zone() != "" {
 		return fmt.Errorf("status listen %q must be a loopback address and port, e.g. 127.0.0.1:8081", o.StatusListen)
+	}
+	if o.Node != "" {
+		if err := events.CheckName(o.Node); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+	}
+	if o.Syslog != "" {
+		if err := checkSyslog(o.Syslog); err != nil {
+			return err
+		}
 	}
 	if o.WorkerProcesses < 0 || o.WorkerProcesses > 1024 {
 		return fmt.Errorf("worker processes %d must be between 0 (auto) and 1024", o.WorkerProcesses)
@@ -302,4 +323,25 @@ func blk(name string, args []string, body ...*crossplane.Directive) *crossplane.
 		args = []string{}
 	}
 	return &crossplane.Directive{Directive: name, Args: args, Block: crossplane.Directives(body)}
+}
+
+// syslogHostRE is a DNS host name (compose service names included).
+var syslogHostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+
+// checkSyslog accepts "ip:port" or "hostname:port".
+func checkSyslog(addr string) error {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		if ap.Port() == 0 || ap.Addr().Zone() != "" {
+			return fmt.Errorf("syslog %q needs a port and no zone", addr)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || !syslogHostRE.MatchString(host) || len(host) > 253 {
+		return fmt.Errorf("syslog %q must be ip:port or hostname:port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("syslog %q: port must be 1-65535", addr)
+	}
+	return nil
 }
