@@ -45,9 +45,19 @@ type Config struct {
 	ConfirmTimeout time.Duration `env:"ORCHESTRY_RELOAD_CONFIRM_TIMEOUT" envDefault:"10s"`
 	// Unprobed says what to do with an instance the health service has not
 	// reported on yet: "hold" keeps it out of traffic until it is reported
-	// healthy (run a health service); "serve" sends it traffic until
-	// health says otherwise (no health service).
-	Unprobed string `env:"ORCHESTRY_RENDER_UNPROBED" envDefault:"serve"`
+	// healthy; "serve" sends it traffic until health says otherwise (for a
+	// deployment without a health service).
+	Unprobed string `env:"ORCHESTRY_RENDER_UNPROBED" envDefault:"hold"`
+	// SlowStart is the window over which a recovered instance's weight is
+	// stepped up (model.SlowStartSteps renders); 0 turns slow start off.
+	SlowStart time.Duration `env:"ORCHESTRY_RENDER_SLOW_START" envDefault:"30s"`
+	// PanicPercent is the panic floor: below this share of healthy
+	// instances, an app's ejected instances are served as backups; 0 never.
+	PanicPercent int `env:"ORCHESTRY_RENDER_PANIC_PERCENT" envDefault:"50"`
+	// Syslog is the metrics service's syslog address (host:port): NGINX
+	// sends every request there as a JSON line. Empty writes a plain access
+	// log under DataDir/nginx/logs instead.
+	Syslog string `env:"ORCHESTRY_NGINX_SYSLOG"`
 	// StopGrace bounds NGINX's graceful shutdown before it is killed.
 	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
 }
@@ -71,6 +81,12 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	if cfg.Unprobed != "hold" && cfg.Unprobed != "serve" {
 		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_UNPROBED must be hold or serve, not %q", cfg.Unprobed)
 	}
+	if cfg.SlowStart < 0 {
+		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_SLOW_START must not be negative, not %s", cfg.SlowStart)
+	}
+	if cfg.PanicPercent < 0 || cfg.PanicPercent > 100 {
+		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_PANIC_PERCENT must be 0-100, not %d", cfg.PanicPercent)
+	}
 	bin, err := nginx.Binary(cfg.NginxBin)
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
@@ -91,13 +107,19 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		StatusListen:    cfg.StatusAddr,
 		CertDir:         filepath.Join(dataDir, "certs"),
 		WorkerProcesses: cfg.Workers,
+		Node:            cfg.Node,
+		Syslog:          cfg.Syslog,
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("renderer: settings (ORCHESTRY_NGINX_STATUS_ADDR, ORCHESTRY_NGINX_WORKERS, ORCHESTRY_NGINX_SYSLOG, ORCHESTRY_DATA_DIR): %w", err)
 	}
 	applier, err := apply.New(opts, sup, cfg.ConfirmTimeout, log)
 	if err != nil {
 		return nil, fmt.Errorf("renderer: %w", err)
 	}
+	policy := model.Policy{HoldUnprobed: cfg.Unprobed == "hold", SlowStart: cfg.SlowStart, PanicPercent: cfg.PanicPercent}
 	return &Service{
-		cfg: cfg, js: js, log: log, model: model.New(cfg.Unprobed == "hold"), sup: sup, applier: applier,
+		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier,
 		kick: make(chan struct{}, 1),
 	}, nil
 }
@@ -137,12 +159,22 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	s.cycle(ctx)
+	next := s.cycle(ctx)
+	step := time.NewTimer(time.Hour)
+	defer step.Stop()
 	for {
+		// A pending slow-start step renders without any event.
+		step.Stop()
+		var stepC <-chan time.Time
+		if !next.IsZero() {
+			step.Reset(time.Until(next))
+			stepC = step.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.kick:
+		case <-stepC:
 		}
 		// Gather the rest of a burst, then render once.
 		select {
@@ -154,7 +186,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-s.kick:
 		default:
 		}
-		s.cycle(ctx)
+		next = s.cycle(ctx)
 	}
 }
 
@@ -166,9 +198,10 @@ func (s *Service) changed() {
 	}
 }
 
-// cycle renders, applies and reports once.
-func (s *Service) cycle(ctx context.Context) {
-	apps := s.model.Snapshot()
+// cycle renders, applies and reports once. It returns when the next
+// slow-start step is due (zero: none).
+func (s *Service) cycle(ctx context.Context) time.Time {
+	apps, next := s.model.Snapshot(time.Now())
 	res := s.applier.Apply(ctx, apps)
 	ev := s.log.Info()
 	if res.Err != nil {
@@ -197,6 +230,7 @@ func (s *Service) cycle(ctx context.Context) {
 	if _, err := events.Publish(pctx, s.js, "renderer/"+s.cfg.Node, events.ConfigRendered(s.cfg.Node), rep); err != nil {
 		s.log.Error().Err(err).Msg("publish config.rendered")
 	}
+	return next
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -273,7 +307,7 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	case events.RoutingState:
 		changed = s.model.ApplyRouting(p)
 	case events.HealthState:
-		changed = s.model.ApplyHealth(p)
+		changed = s.model.ApplyHealth(p, time.Now())
 	}
 	if changed {
 		s.changed()
