@@ -26,6 +26,7 @@ import (
 	"github.com/orchestry/orchestry/cmd/orchestry/demo"
 	"github.com/orchestry/orchestry/cmd/orchestry/natsd"
 	"github.com/orchestry/orchestry/cmd/orchestry/token"
+	"github.com/orchestry/orchestry/services/health"
 	"github.com/orchestry/orchestry/services/renderer"
 	"github.com/orchestry/orchestry/services/routing"
 )
@@ -45,6 +46,7 @@ type config struct {
 	LogLevel   string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
 	DemoPort   int    `env:"ORCHESTRY_DEMO_PORT" envDefault:"8080"`
 	Routing    routing.Config
+	Health     health.Config
 	Renderer   renderer.Config
 }
 
@@ -125,6 +127,10 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if err != nil {
 		return err
 	}
+	hs, err := health.New(nc, cfg.Health, log)
+	if err != nil {
+		return err
+	}
 	rd, err := renderer.New(nc, cfg.Renderer, log)
 	if err != nil {
 		return err
@@ -138,11 +144,13 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for name, run := range map[string]func() error{
+	services := map[string]func() error{
 		"routing":  func() error { return rt.Run(ctx, ln) },
+		"health":   func() error { return hs.Run(ctx) },
 		"renderer": func() error { return rd.Run(ctx) },
-	} {
+	}
+	errs := make(chan error, len(services))
+	for name, run := range services {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -26,6 +26,7 @@ import (
 	"github.com/orchestry/orchestry/cmd/orchestry/demo"
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/pkg/events/eventstest"
+	"github.com/orchestry/orchestry/services/health"
 	"github.com/orchestry/orchestry/services/renderer"
 	"github.com/orchestry/orchestry/services/routing"
 )
@@ -72,11 +73,22 @@ type stack struct {
 	reports  chan events.RenderReport
 	log      zerolog.Logger
 
+	// withHealth runs a health service, and the renderer holds instances
+	// until health reports them healthy.
+	withHealth bool
+
 	mu         sync.Mutex
 	stopRender func()
 }
 
-func newStack(t *testing.T) *stack {
+// stackOption changes how newStack wires the stack.
+type stackOption func(*stack)
+
+// withHealthService runs the health service in the stack, as the
+// all-in-one does, with the renderer's defaults (unprobed instances held).
+func withHealthService(s *stack) { s.withHealth = true }
+
+func newStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
 	requireNginx(t)
 	srv := eventstest.Start(t, "")
@@ -84,6 +96,9 @@ func newStack(t *testing.T) *stack {
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	s := &stack{t: t, nc: nc, js: js, dataDir: t.TempDir(), log: log,
 		status: fmt.Sprintf("127.0.0.1:%d", freePort(t)), reports: make(chan events.RenderReport, 256)}
+	for _, o := range opts {
+		o(s)
+	}
 
 	sub, err := nc.Subscribe(events.ConfigRenderedWildcard, func(m *nats.Msg) {
 		ev, err := events.Decode(m.Subject, m.Data)
@@ -120,6 +135,10 @@ func newStack(t *testing.T) *stack {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
+	if s.withHealth {
+		s.startHealth()
+	}
+
 	bs, err := demo.StartBackends(4)
 	if err != nil {
 		t.Fatal(err)
@@ -137,24 +156,48 @@ func newStack(t *testing.T) *stack {
 // stopRenderer, to test restarts).
 func (s *stack) startRenderer() {
 	s.t.Helper()
+	unprobed := "serve"
+	if s.withHealth {
+		unprobed = "hold"
+	}
 	rd, err := renderer.New(s.nc, renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
-		Unprobed: "serve", Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
+		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
+		SlowStart: 2 * time.Second, PanicPercent: 50,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	stop := s.run("renderer", rd.Run)
+	s.mu.Lock()
+	s.stopRender = stop
+	s.mu.Unlock()
+}
+
+// run runs a service until the returned stop is called; stop waits for it.
+func (s *stack) run(name string, run func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := rd.Run(ctx); err != nil {
-			s.t.Errorf("renderer: %v", err)
+		if err := run(ctx); err != nil {
+			s.t.Errorf("%s: %v", name, err)
 		}
 	}()
-	s.mu.Lock()
-	s.stopRender = func() { cancel(); <-done }
-	s.mu.Unlock()
+	return func() { cancel(); <-done }
+}
+
+// startHealth runs one health replica until the test ends.
+func (s *stack) startHealth() {
+	s.t.Helper()
+	hs, err := health.New(s.nc, health.Config{
+		Workers: 16, InitialState: events.HealthUnhealthy, Replica: "e2e",
+		Heartbeat: 200 * time.Millisecond, Lease: time.Second,
+	}, s.log)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(s.run("health", hs.Run))
 }
 
 func (s *stack) stopRenderer() {
