@@ -65,11 +65,14 @@ type HealthCheck struct {
 	Method              string   `json:"method,omitempty"`
 	Headers             []Header `json:"headers,omitempty"`
 	ExpectedStatusCodes []int    `json:"expectedStatusCodes,omitempty"`
-	InitialDelaySeconds float64  `json:"initialDelaySeconds,omitempty"`
-	PeriodSeconds       float64  `json:"periodSeconds,omitempty"`
-	TimeoutSeconds      float64  `json:"timeoutSeconds,omitempty"`
-	FailureThreshold    int      `json:"failureThreshold,omitempty"`
-	SuccessThreshold    int      `json:"successThreshold,omitempty"`
+	// ExpectedBody, when set, must appear in the first 4 KiB of an HTTP
+	// probe's response body for the probe to pass (1-256 bytes of UTF-8).
+	ExpectedBody        string  `json:"expectedBody,omitempty"`
+	InitialDelaySeconds float64 `json:"initialDelaySeconds,omitempty"`
+	PeriodSeconds       float64 `json:"periodSeconds,omitempty"`
+	TimeoutSeconds      float64 `json:"timeoutSeconds,omitempty"`
+	FailureThreshold    int     `json:"failureThreshold,omitempty"`
+	SuccessThreshold    int     `json:"successThreshold,omitempty"`
 }
 
 // Header is one HTTP header name and value.

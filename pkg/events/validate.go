@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // FieldError names one invalid field by its JSON path and says why.
@@ -244,6 +245,14 @@ func (h HealthCheck) validate(f *fields, p string) {
 	for i, c := range h.ExpectedStatusCodes {
 		if c < 100 || c > 599 {
 			f.add(fmt.Sprintf("%s.expectedStatusCodes[%d]", p, i), "must be an HTTP status between 100 and 599")
+		}
+	}
+	if h.ExpectedBody != "" {
+		switch {
+		case h.Protocol == "TCP":
+			f.add(p+".expectedBody", "is only used with protocol HTTP")
+		case len(h.ExpectedBody) > 256 || !utf8.ValidString(h.ExpectedBody):
+			f.add(p+".expectedBody", "must be at most 256 bytes of UTF-8")
 		}
 	}
 	for _, s := range []struct {
