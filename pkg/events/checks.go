@@ -88,6 +88,12 @@ func (h HealthState) Validate() error {
 	if len(h.LastError) > 1024 {
 		f.add("last_error", "at most 1024 characters")
 	}
+	if h.Ejections < 0 {
+		f.add("ejections", "must not be negative")
+	}
+	if h.EjectedUntil != nil && h.State != HealthEjected {
+		f.add("ejected_until", "is only set while ejected")
+	}
 	return f.err()
 }
 

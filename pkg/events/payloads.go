@@ -53,6 +53,13 @@ type HealthState struct {
 	LastLatencyMS        float64   `json:"last_latency_ms"`
 	Since                time.Time `json:"since"`
 	Revision             uint64    `json:"revision"`
+	// Ejections is how many ejections in a row the current or last one
+	// was (its time is the base time doubled Ejections-1 times); 0 when
+	// the instance was never ejected.
+	Ejections int `json:"ejections,omitempty"`
+	// EjectedUntil is when an ejection ends: from then on the instance's
+	// next passing probe returns it to service. Set only while ejected.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
 }
 
 // Outcomes of a render attempt, in RenderReport.Outcome.
