@@ -3,7 +3,10 @@
 // targets, runs HTTP and TCP probes on a bounded worker pool, keeps the
 // per-instance state machine, stores each instance's state in the health KV
 // bucket with compare-and-set, and shares the targets between replicas by
-// rendezvous hashing over the live members of the group.
+// rendezvous hashing over the live members of the group. From the traffic
+// figures of metrics.upstream it ejects outliers (passive detection, the
+// circuit breaker; see package outlier), which return through a passing
+// probe once their ejection time has passed.
 package health
 
 import (
@@ -13,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/health/members"
+	"github.com/orchestry/orchestry/services/health/outlier"
 	"github.com/orchestry/orchestry/services/health/probe"
 	"github.com/orchestry/orchestry/services/health/schedule"
 	"github.com/orchestry/orchestry/services/health/tracker"
@@ -43,6 +48,76 @@ type Config struct {
 	// Lease is how long a member counts as live after its last heartbeat;
 	// a dead replica's targets move to the others after it.
 	Lease time.Duration `env:"ORCHESTRY_HEALTH_LEASE" envDefault:"3s"`
+
+	// Passive outlier detection (the circuit breaker), fed by
+	// metrics.upstream: a zero threshold disables its rule; with every
+	// rule off the service does not consume metrics at all.
+
+	// OutlierConsecutiveGateway ejects an instance whose trailing run of
+	// gateway errors (502/503/504, NGINX's connection failures included)
+	// reaches it.
+	OutlierConsecutiveGateway int `env:"ORCHESTRY_HEALTH_OUTLIER_CONSECUTIVE_GATEWAY" envDefault:"5"`
+	// OutlierConsecutive5xx ejects an instance whose trailing run of 5xx
+	// reaches it.
+	OutlierConsecutive5xx int `env:"ORCHESTRY_HEALTH_OUTLIER_CONSECUTIVE_5XX" envDefault:"5"`
+	// OutlierFailurePercent ejects an instance whose 5xx make up at least
+	// this percentage of a window's requests (with OutlierMinRequests).
+	OutlierFailurePercent int `env:"ORCHESTRY_HEALTH_OUTLIER_FAILURE_PERCENT" envDefault:"50"`
+	// OutlierMinRequests is the least requests in a window for the
+	// failure percentage to count.
+	OutlierMinRequests int `env:"ORCHESTRY_HEALTH_OUTLIER_MIN_REQUESTS" envDefault:"10"`
+	// OutlierBaseEjection is the first ejection's time; each repeat
+	// doubles it, and each such time back in service steps it down again.
+	OutlierBaseEjection time.Duration `env:"ORCHESTRY_HEALTH_OUTLIER_BASE_EJECTION" envDefault:"30s"`
+	// OutlierMaxEjection caps an ejection's time.
+	OutlierMaxEjection time.Duration `env:"ORCHESTRY_HEALTH_OUTLIER_MAX_EJECTION" envDefault:"5m"`
+	// OutlierMaxPercent is the largest share of an app's instances that
+	// may be out of service (ejected or unhealthy) for an ejection to
+	// happen; rounded down, so one instance at 50% is never ejected.
+	OutlierMaxPercent int `env:"ORCHESTRY_HEALTH_OUTLIER_MAX_PERCENT" envDefault:"50"`
+}
+
+// rules are the outlier rules of cfg.
+func (cfg Config) rules() outlier.Rules {
+	return outlier.Rules{
+		ConsecutiveGateway: int64(cfg.OutlierConsecutiveGateway),
+		Consecutive5xx:     int64(cfg.OutlierConsecutive5xx),
+		FailurePercent:     int64(cfg.OutlierFailurePercent),
+		MinRequests:        int64(cfg.OutlierMinRequests),
+	}
+}
+
+// validateOutlier checks the outlier settings, naming the variable at fault.
+func (cfg Config) validateOutlier() error {
+	for _, v := range []struct {
+		name string
+		n    int
+		max  int
+	}{
+		{"ORCHESTRY_HEALTH_OUTLIER_CONSECUTIVE_GATEWAY", cfg.OutlierConsecutiveGateway, 0},
+		{"ORCHESTRY_HEALTH_OUTLIER_CONSECUTIVE_5XX", cfg.OutlierConsecutive5xx, 0},
+		{"ORCHESTRY_HEALTH_OUTLIER_FAILURE_PERCENT", cfg.OutlierFailurePercent, 100},
+		{"ORCHESTRY_HEALTH_OUTLIER_MIN_REQUESTS", cfg.OutlierMinRequests, 0},
+		{"ORCHESTRY_HEALTH_OUTLIER_MAX_PERCENT", cfg.OutlierMaxPercent, 100},
+	} {
+		if v.n < 0 {
+			return fmt.Errorf("health: %s must not be negative, not %d", v.name, v.n)
+		}
+		if v.max > 0 && v.n > v.max {
+			return fmt.Errorf("health: %s must be at most %d, not %d", v.name, v.max, v.n)
+		}
+	}
+	if !cfg.rules().Enabled() {
+		return nil
+	}
+	if cfg.OutlierBaseEjection <= 0 {
+		return fmt.Errorf("health: ORCHESTRY_HEALTH_OUTLIER_BASE_EJECTION must be positive, not %s", cfg.OutlierBaseEjection)
+	}
+	if cfg.OutlierMaxEjection < cfg.OutlierBaseEjection {
+		return fmt.Errorf("health: ORCHESTRY_HEALTH_OUTLIER_MAX_EJECTION (%s) must be at least ORCHESTRY_HEALTH_OUTLIER_BASE_EJECTION (%s)",
+			cfg.OutlierMaxEjection, cfg.OutlierBaseEjection)
+	}
+	return nil
 }
 
 // Defaults of a health check's timing, used when the app leaves them at zero.
@@ -65,6 +140,16 @@ type Service struct {
 	group   atomic.Pointer[members.Group]
 	kv      jetstream.KeyValue
 	gate    events.Gate
+	rules   outlier.Rules
+
+	// mu guards apps and owned.
+	mu sync.Mutex
+	// apps is each app's instances as routing last stated them, for
+	// matching traffic figures (by address) to instances.
+	apps map[string][]member
+	// owned is whether this replica owned each target when the
+	// scheduler last asked, to tell when it takes one over.
+	owned map[string]bool
 
 	// crash skips leaving the member group on stop (tests simulate a
 	// replica that died).
@@ -92,6 +177,9 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	if cfg.Heartbeat <= 0 || cfg.Lease <= cfg.Heartbeat {
 		return nil, fmt.Errorf("health: ORCHESTRY_HEALTH_LEASE (%s) must exceed ORCHESTRY_HEALTH_HEARTBEAT (%s) > 0", cfg.Lease, cfg.Heartbeat)
 	}
+	if err := cfg.validateOutlier(); err != nil {
+		return nil, err
+	}
 	if cfg.Replica == "" {
 		cfg.Replica = defaultReplica()
 	}
@@ -108,9 +196,12 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		log:     log.With().Str("service", "health").Str("replica", cfg.Replica).Logger(),
 		source:  "health/" + cfg.Replica,
 		prober:  probe.New(cfg.Replica),
-		tracker: tracker.New(cfg.InitialState),
+		tracker: tracker.New(cfg.InitialState, outlier.Backoff{Base: cfg.OutlierBaseEjection, Max: cfg.OutlierMaxEjection}),
+		rules:   cfg.rules(),
+		apps:    map[string][]member{},
+		owned:   map[string]bool{},
 	}
-	s.sched = schedule.New(cfg.Workers, s.check, s.owns)
+	s.sched = schedule.New(cfg.Workers, s.check, s.claim)
 	return s, nil
 }
 
@@ -167,9 +258,20 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return quiet(ctx, err)
 	}
-	s.log.Info().Int("workers", s.cfg.Workers).Str("initial_state", s.cfg.InitialState).Msg("health started")
+	var mc jetstream.ConsumeContext
+	if s.rules.Enabled() {
+		if mc, err = s.followMetrics(ctx); err != nil {
+			cc.Stop()
+			return quiet(ctx, err)
+		}
+	}
+	s.log.Info().Int("workers", s.cfg.Workers).Str("initial_state", s.cfg.InitialState).
+		Bool("outlier_detection", s.rules.Enabled()).Msg("health started")
 	s.sched.Run(ctx)
 	cc.Stop()
+	if mc != nil {
+		mc.Stop()
+	}
 	<-groupDone
 	<-watchDone
 	if !s.crash {
@@ -199,6 +301,23 @@ func (s *Service) owns(key string) bool {
 	}
 	g := s.group.Load()
 	return g != nil && g.Owns(app+"/"+id)
+}
+
+// claim is the scheduler's ownership test: whether this replica probes the
+// target at key now. When it takes a target over (it did not own it when
+// last asked, or was never asked), the tracker resumes from the stored
+// state: the counts and state the previous owner stored, not whatever this
+// replica kept from an earlier time it probed the target.
+func (s *Service) claim(key string) bool {
+	own := s.owns(key)
+	s.mu.Lock()
+	was := s.owned[key]
+	s.owned[key] = own
+	s.mu.Unlock()
+	if own && !was {
+		s.tracker.Resume(key)
+	}
+	return own
 }
 
 // Members returns the live replicas this replica sees, itself included;

@@ -145,8 +145,17 @@ type running struct {
 
 func start(t *testing.T, nc *nats.Conn, replica string, crash bool) *running {
 	t.Helper()
+	return startWith(t, nc, replica, crash, nil)
+}
+
+// startWith starts a replica whose test configuration edit changes first.
+func startWith(t *testing.T, nc *nats.Conn, replica string, crash bool, edit func(*Config)) *running {
+	t.Helper()
 	cfg := Config{Workers: 8, InitialState: events.HealthUnhealthy, Replica: replica,
 		Heartbeat: 100 * time.Millisecond, Lease: 400 * time.Millisecond}
+	if edit != nil {
+		edit(&cfg)
+	}
 	svc, err := New(nc, cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger())
 	if err != nil {
 		t.Fatal(err)

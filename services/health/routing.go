@@ -2,8 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -19,35 +17,13 @@ import (
 // new ones with an ordered consumer (no durable state: a restarted replica
 // replays again).
 func (s *Service) followRouting(ctx context.Context) (jetstream.ConsumeContext, error) {
-	cons, err := s.js.OrderedConsumer(ctx, events.StreamRouting, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.RoutingChangedWildcard},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("health: follow %s: %w", events.StreamRouting, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { s.handleRouting(ctx, msg) })
-	if err != nil {
-		return nil, fmt.Errorf("health: follow %s: %w", events.StreamRouting, err)
-	}
-	return cc, nil
+	return s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy, s.handleRouting)
 }
 
 // handleRouting applies one routing.changed: the app's instances become
 // the app's targets; removed instances stop being probed and their stored
-// states are deleted. A refused event is logged, answered with a rejection
-// and changes nothing.
-func (s *Service) handleRouting(ctx context.Context, msg jetstream.Msg) {
-	ev, err := events.Decode(msg.Subject(), msg.Data())
-	if err != nil {
-		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-		if errors.Is(err, events.ErrRejected) {
-			if rerr := events.Reject(ctx, s.js, s.source, msg.Subject(), msg.Data(), err); rerr != nil {
-				s.log.Error().Err(rerr).Msg("publish rejection")
-			}
-		}
-		return
-	}
+// states are deleted.
+func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 	rs, ok := ev.Payload.(events.RoutingState)
 	if !ok {
 		return
@@ -57,8 +33,10 @@ func (s *Service) handleRouting(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	want := map[string]bool{}
+	var view []member
 	if !rs.Deleted {
 		for _, in := range rs.Instances {
+			view = append(view, newMember(app, in))
 			t := newTarget(app, rs.App.HealthCheck, in)
 			key := events.HealthKey(app, in.ID)
 			want[key] = true
@@ -78,6 +56,16 @@ func (s *Service) handleRouting(ctx context.Context, msg jetstream.Msg) {
 			gone[key] = true
 		}
 	}
+	s.mu.Lock()
+	if len(view) == 0 {
+		delete(s.apps, app)
+	} else {
+		s.apps[app] = view
+	}
+	for key := range gone {
+		delete(s.owned, key)
+	}
+	s.mu.Unlock()
 	for key := range gone {
 		s.deleteState(ctx, key)
 	}

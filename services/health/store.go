@@ -104,7 +104,7 @@ func (s *Service) commit(ctx context.Context, key string, st events.HealthState)
 		return
 	}
 	st.Revision = rev
-	s.tracker.Commit(key, rev)
+	s.tracker.Commit(key, st)
 	env, err := events.NewEnvelope(s.source, events.InstanceHealth(st.App), st)
 	if err != nil {
 		log.Error().Err(err).Msg("health state envelope")

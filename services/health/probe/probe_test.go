@@ -58,6 +58,10 @@ func TestCheck(t *testing.T) {
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		case "/big":
 			w.Write([]byte(strings.Repeat("x", 1<<20)))
+		case "/status":
+			w.Write([]byte(`{"db":"ok","status":"up"}`))
+		case "/late":
+			w.Write([]byte(strings.Repeat("x", 8<<10) + "status=up"))
 		}
 	}))
 	defer srv.Close()
@@ -84,6 +88,9 @@ func TestCheck(t *testing.T) {
 		{name: "timeout", check: events.HealthCheck{Path: "/slow"}, timeout: 100 * time.Millisecond, errHas: "timed out"},
 		{name: "http closed port", port: closed, errHas: "refused"},
 		{name: "health check port overrides instance port", port: closed, check: events.HealthCheck{Path: "/", Port: target(t, srv, events.HealthCheck{}).Port}, ok: true},
+		{name: "body holds the expected text", check: events.HealthCheck{Path: "/status", ExpectedBody: `"status":"up"`}, ok: true},
+		{name: "body lacks the expected text", check: events.HealthCheck{Path: "/status", ExpectedBody: `"status":"down"`}, errHas: "lacks the expected text"},
+		{name: "expected text beyond the first 4 KiB", check: events.HealthCheck{Path: "/late", ExpectedBody: "status=up"}, errHas: "lacks the expected text"},
 		{name: "tcp open", check: events.HealthCheck{Protocol: "TCP"}, ok: true},
 		{name: "tcp closed", check: events.HealthCheck{Protocol: "TCP"}, port: closed, errHas: "refused"},
 	}

@@ -2,7 +2,8 @@
 // fixed pool of workers: a timer heap orders the targets by their next due
 // time, each target runs every period (with jitter and a random initial
 // phase), and a target whose previous run is still going when it is due
-// again is skipped rather than queued.
+// again is skipped rather than queued. When every worker is busy, due
+// targets wait for one (they run late, not a period later).
 package schedule
 
 import (
@@ -42,6 +43,8 @@ type Scheduler[T any] struct {
 	h       itemHeap[T]
 	wake    chan struct{}
 	skipped uint64
+	// full: dispatch found the queue full and waits for a worker.
+	full bool
 }
 
 type item[T any] struct {
@@ -121,7 +124,7 @@ func (s *Scheduler[T]) Keys() []string {
 }
 
 // Skipped returns how many due runs were skipped because the previous run
-// of the target was still going or every worker was busy.
+// of the target was still going.
 func (s *Scheduler[T]) Skipped() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,6 +156,10 @@ func (s *Scheduler[T]) Run(ctx context.Context) {
 				if it, ok := s.targets[j.key]; ok {
 					it.running = false
 				}
+				if s.full {
+					s.full = false
+					s.poke()
+				}
 				s.mu.Unlock()
 			}
 		})
@@ -175,7 +182,9 @@ func (s *Scheduler[T]) Run(ctx context.Context) {
 }
 
 // dispatch hands every due target to the queue and returns the wait until
-// the next one is due.
+// the next one is due. When the queue is full (every worker busy and as
+// many runs waiting), the due targets stay due and are handed out as
+// workers free up: late rather than skipped for a whole period.
 func (s *Scheduler[T]) dispatch(queue chan<- job[T]) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,24 +194,22 @@ func (s *Scheduler[T]) dispatch(queue chan<- job[T]) time.Duration {
 		if wait := it.next.Sub(now); wait > 0 {
 			return wait
 		}
+		if !it.running && s.owns(it.spec.Key) {
+			select {
+			case queue <- job[T]{key: it.spec.Key, v: it.spec.Value}:
+				it.running = true
+			default:
+				s.full = true // a finishing worker wakes the dispatcher
+				return time.Hour
+			}
+		} else if it.running {
+			s.skipped++
+		}
 		it.next = it.next.Add(jittered(it.spec.Period))
 		if it.next.Before(now) { // fell behind: do not catch up in a burst
 			it.next = now.Add(jittered(it.spec.Period))
 		}
 		heap.Fix(&s.h, 0)
-		if it.running {
-			s.skipped++
-			continue
-		}
-		if !s.owns(it.spec.Key) {
-			continue
-		}
-		select {
-		case queue <- job[T]{key: it.spec.Key, v: it.spec.Value}:
-			it.running = true
-		default:
-			s.skipped++
-		}
 	}
 	return time.Hour
 }

@@ -1,6 +1,7 @@
 // Package tracker holds the health state machine of each probed instance:
-// consecutive successes and failures, thresholds, and the transitions
-// between healthy and unhealthy that the service publishes. It does no I/O.
+// consecutive successes and failures, thresholds, ejections and their
+// return, and the transitions between healthy, unhealthy and ejected that
+// the service publishes. It does no I/O.
 package tracker
 
 import (
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/health/outlier"
 )
 
 // Default thresholds, used when a health check leaves them at zero.
@@ -48,9 +50,14 @@ type Result struct {
 // Step applies r to st and reports whether the state must be published:
 // when st is not known yet (a new instance starts in initial, and its first
 // state is reported), or when the consecutive count reached its threshold
-// and the state flipped between healthy and unhealthy. States other than
-// healthy and unhealthy (ejected, draining) are kept; only counts change.
-func Step(st events.HealthState, known bool, initial string, th Thresholds, r Result) (events.HealthState, bool) {
+// and the state flipped between healthy and unhealthy.
+//
+// An ejected instance (passive outlier detection took it out) stays ejected
+// until returnAt, whatever its probes say; they only update the counts.
+// From returnAt on, a passing probe makes it healthy, and failures that
+// reach the failure threshold make it unhealthy. Other states (draining)
+// are kept; only counts change.
+func Step(st events.HealthState, known bool, initial string, th Thresholds, r Result, returnAt time.Time) (events.HealthState, bool) {
 	th = th.withDefaults()
 	report := false
 	if !known {
@@ -59,21 +66,28 @@ func Step(st events.HealthState, known bool, initial string, th Thresholds, r Re
 		st.ConsecutiveSuccesses, st.ConsecutiveFailures = 0, 0
 		report = true
 	}
+	back := st.State == events.HealthEjected && !r.At.Before(returnAt)
 	st.LastLatencyMS = float64(r.Latency.Microseconds()) / 1000
+	ejected := st.State == events.HealthEjected
 	if r.OK {
 		st.ConsecutiveSuccesses++
 		st.ConsecutiveFailures = 0
-		st.LastError = ""
-		if st.State == events.HealthUnhealthy && st.ConsecutiveSuccesses >= th.Success {
+		if !ejected || back {
+			st.LastError = "" // an ejection keeps its reason while it lasts
+		}
+		if back || st.State == events.HealthUnhealthy && st.ConsecutiveSuccesses >= th.Success {
 			st.State, st.Since, report = events.HealthHealthy, r.At, true
 		}
 	} else {
 		st.ConsecutiveFailures++
 		st.ConsecutiveSuccesses = 0
 		st.LastError = r.Err
-		if st.State == events.HealthHealthy && st.ConsecutiveFailures >= th.Failure {
+		if (back || st.State == events.HealthHealthy) && st.ConsecutiveFailures >= th.Failure {
 			st.State, st.Since, report = events.HealthUnhealthy, r.At, true
 		}
+	}
+	if st.State != events.HealthEjected {
+		st.EjectedUntil = nil
 	}
 	return st, report
 }
@@ -82,21 +96,31 @@ func Step(st events.HealthState, known bool, initial string, th Thresholds, r Re
 // is safe for concurrent use.
 type Tracker struct {
 	initial string
+	backoff outlier.Backoff
 	mu      sync.Mutex
 	states  map[string]*entry
 }
 
 type entry struct {
+	// st is the working state: the stored one plus this replica's probes.
 	st events.HealthState
+	// stored is the state last stored in KV (committed here or read
+	// back); zero when nothing was stored.
+	stored events.HealthState
 	// pending: a reported state not yet stored; reported again until
 	// Commit or Adopt.
 	pending bool
+	// hist is the ejection history, from the stored states.
+	hist outlier.History
+	// until is when the current ejection may end.
+	until time.Time
 }
 
 // New returns a Tracker in which new instances start in initial
-// (events.HealthHealthy or events.HealthUnhealthy).
-func New(initial string) *Tracker {
-	return &Tracker{initial: initial, states: map[string]*entry{}}
+// (events.HealthHealthy or events.HealthUnhealthy) and ejections last as b
+// says.
+func New(initial string, b outlier.Backoff) *Tracker {
+	return &Tracker{initial: initial, backoff: b, states: map[string]*entry{}}
 }
 
 // Observe applies r to the instance at key and returns its state and
@@ -111,7 +135,7 @@ func (t *Tracker) Observe(key, app, instanceID string, th Thresholds, r Result) 
 		e = &entry{st: events.HealthState{App: app, InstanceID: instanceID}}
 		t.states[key] = e
 	}
-	st, report := Step(e.st, known, t.initial, th, r)
+	st, report := Step(e.st, known, t.initial, th, r, e.until)
 	e.st = st
 	if report {
 		e.pending = true
@@ -119,12 +143,66 @@ func (t *Tracker) Observe(key, app, instanceID string, th Thresholds, r Result) 
 	return st, e.pending
 }
 
-// Commit records that the state at key was stored at revision rev.
-func (t *Tracker) Commit(key string, rev uint64) {
+// Eject takes the healthy instance at key out of service at time at,
+// for the time its ejection history gives, with reason why. It returns the
+// state to publish, or false when the instance is not known or not healthy
+// (an unhealthy or ejected instance is already out).
+func (t *Tracker) Eject(key, why string, at time.Time) (events.HealthState, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.states[key]; ok {
-		e.st.Revision = rev
+	e, ok := t.states[key]
+	if !ok || e.st.State != events.HealthHealthy {
+		return events.HealthState{}, false
+	}
+	n, d := t.backoff.Next(e.hist, at)
+	until := at.Add(d)
+	e.st.State, e.st.Since = events.HealthEjected, at
+	e.st.LastError = outlier.Reason(why, d)
+	e.st.Ejections, e.st.EjectedUntil = n, &until
+	e.until = until
+	e.pending = true
+	return e.st, true
+}
+
+// note updates the ejection history from a state just stored (committed or
+// read back). The count and end of an ejection are those its writer
+// decided (Ejections, EjectedUntil), so a replica that started later knows
+// them too; an ejection published without them (by another system) lasts
+// what this replica's back-off gives.
+func (t *Tracker) note(e *entry, st events.HealthState) {
+	if st.State != events.HealthEjected {
+		if !e.hist.EjectedAt.IsZero() && e.hist.Returned.IsZero() {
+			e.hist.Returned = st.Since
+		}
+		return
+	}
+	if st.Since.Equal(e.hist.EjectedAt) {
+		return // already noted
+	}
+	if st.Ejections > 0 && st.EjectedUntil != nil {
+		e.hist = outlier.History{Ejections: st.Ejections, EjectedAt: st.Since}
+		e.until = *st.EjectedUntil
+		return
+	}
+	n, d := t.backoff.Next(e.hist, st.Since)
+	e.hist = outlier.History{Ejections: n, EjectedAt: st.Since}
+	e.until = st.Since.Add(d)
+}
+
+// Commit records that st (the state Observe or Eject reported) was stored
+// at revision st.Revision. A newer local state reported meanwhile stays
+// pending, now against that revision.
+func (t *Tracker) Commit(key string, st events.HealthState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.states[key]
+	if !ok {
+		return
+	}
+	e.stored = st
+	t.note(e, st)
+	e.st.Revision = st.Revision
+	if e.st.State == st.State && e.st.Since.Equal(st.Since) {
 		e.pending = false
 	}
 }
@@ -139,18 +217,44 @@ func (t *Tracker) Adopt(key string, st events.HealthState, force bool) bool {
 	if ok && !force && st.Revision <= e.st.Revision {
 		return false
 	}
-	t.states[key] = &entry{st: st}
+	if !ok {
+		e = &entry{}
+		t.states[key] = e
+	}
+	e.st, e.stored, e.pending = st, st, false
+	t.note(e, st)
 	return true
 }
 
-// ResetCounts clears the consecutive counts at key, keeping the state, for
-// an instance this replica takes over from another.
-func (t *Tracker) ResetCounts(key string) {
+// Resume makes the stored state the working state at key, dropping the
+// counts and any unstored report this replica kept from an earlier time it
+// probed the instance. It is called when this replica takes the instance
+// over from another, so it continues from the stored truth (state and
+// counts) and publishes nothing for a state that did not change. With
+// nothing stored, the instance starts afresh.
+func (t *Tracker) Resume(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if e, ok := t.states[key]; ok {
-		e.st.ConsecutiveSuccesses, e.st.ConsecutiveFailures = 0, 0
+	e, ok := t.states[key]
+	if !ok {
+		return
 	}
+	if e.stored.State == "" {
+		delete(t.states, key)
+		return
+	}
+	e.st, e.pending = e.stored, false
+}
+
+// ReturnAt is when the ejection of the instance at key may end (zero when
+// it is not ejected).
+func (t *Tracker) ReturnAt(key string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.states[key]; ok && e.st.State == events.HealthEjected {
+		return e.until
+	}
+	return time.Time{}
 }
 
 // Get returns the state at key and whether there is one.
