@@ -204,7 +204,10 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 	apps, next := s.model.Snapshot(time.Now())
 	res := s.applier.Apply(ctx, apps)
 	ev := s.log.Info()
-	if res.Err != nil {
+	switch {
+	case res.Err != nil && ctx.Err() != nil:
+		ev = s.log.Warn().Err(res.Err) // stopping mid-cycle
+	case res.Err != nil:
 		ev = s.log.Error().Err(res.Err)
 	}
 	ev.Str("outcome", res.Outcome).Uint64("version", res.Version).Uint64("attempted", res.Attempted).

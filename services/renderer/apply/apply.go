@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,8 +199,15 @@ func (a *Applier) swap(v uint64) error {
 
 // startOrReload makes NGINX run the live config and waits until it answers
 // with version v.
+//
+// After a reload, the workers of the old config may still accept a few
+// connections until they handle the master's stop signal; it also waits
+// (within the confirm timeout) until none of them does, so once v is
+// reported live no new connection reaches the old config.
 func (a *Applier) startOrReload(ctx context.Context, v uint64) error {
+	var old []int
 	if a.sup.Running() {
+		old, _ = a.sup.AcceptingWorkers()
 		if err := a.sup.Reload(); err != nil && !errors.Is(err, nginx.ErrNotRunning) {
 			return err
 		}
@@ -209,7 +217,34 @@ func (a *Applier) startOrReload(ctx context.Context, v uint64) error {
 			return err
 		}
 	}
-	return a.waitLive(ctx, v)
+	start := time.Now()
+	if err := a.waitLive(ctx, v); err != nil {
+		return err
+	}
+	return a.waitOldWorkers(ctx, old, a.confirm-time.Since(start))
+}
+
+// waitOldWorkers waits at most d until none of the workers in old still
+// accepts connections.
+func (a *Applier) waitOldWorkers(ctx context.Context, old []int, d time.Duration) error {
+	if len(old) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(max(d, 0))
+	for {
+		now, ok := a.sup.AcceptingWorkers()
+		if !ok || !slices.ContainsFunc(now, func(pid int) bool { return slices.Contains(old, pid) }) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("workers of the previous config still accept connections after %s", a.confirm)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stopped before the previous config's workers stopped accepting: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // waitLive polls the status server until it reports version v, for at most
@@ -217,6 +252,7 @@ func (a *Applier) startOrReload(ctx context.Context, v uint64) error {
 func (a *Applier) waitLive(ctx context.Context, v uint64) error {
 	want := strconv.FormatUint(v, 10)
 	url := "http://" + a.opts.StatusListen + "/_orchestry/version"
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, a.confirm)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -232,6 +268,9 @@ func (a *Applier) waitLive(ctx context.Context, v uint64) error {
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("version %s: stopped before NGINX confirmed it: %w", want, parent.Err())
+			}
 			return fmt.Errorf("version %s not live within %s (last: %s)", want, a.confirm, last)
 		case <-tick.C:
 		}
@@ -268,7 +307,11 @@ func (a *Applier) rollback(ctx context.Context, prev uint64, failed string) {
 	}
 	_ = os.RemoveAll(failed)
 	if err := a.startOrReload(ctx, prev); err != nil {
-		a.log.Error().Err(err).Uint64("version", prev).Msg("rollback: previous config not live")
+		ev := a.log.Error()
+		if ctx.Err() != nil {
+			ev = a.log.Warn() // stopping: the next start serves live/ anyway
+		}
+		ev.Err(err).Uint64("version", prev).Msg("rollback: previous config not live")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -102,19 +103,35 @@ func TestSupervisorStartsReloadsRestartsAfterACrashAndStops(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Stop(5 * time.Second) })
 	waitBody(t, port, "one")
+	before, ok := s.AcceptingWorkers()
+	if !ok || len(before) == 0 {
+		t.Fatalf("accepting workers of the running nginx: %v %v", before, ok)
+	}
 
 	writeConf(t, prefix, conf, port, "two")
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	waitBody(t, port, "two")
+	// The old workers stop accepting; new ones do.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after, _ := s.AcceptingWorkers()
+		if len(after) > 0 && !slices.ContainsFunc(after, func(p int) bool { return slices.Contains(before, p) }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after reload, accepting workers %v still include old ones %v", after, before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// A crash of the master brings a new one up on the same config.
 	pid := s.Pid()
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for s.Pid() == pid || s.Pid() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("nginx was not restarted within 10s")
