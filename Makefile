@@ -18,6 +18,8 @@ build:
 	$(GO) build -o $(BIN)/orchestry ./cmd/orchestry
 	$(GO) build -o $(BIN)/routing ./services/routing/cmd/routing
 	$(GO) build -o $(BIN)/renderer ./services/renderer/cmd/renderer
+	$(GO) build -o $(BIN)/health ./services/health/cmd/health
+	$(GO) build -o $(BIN)/metrics ./services/metrics/cmd/metrics
 
 ## nginx: install NGINX if it is absent
 nginx:
@@ -40,10 +42,13 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## bench: render benchmarks and the nginx -t + reload + confirmation timings
+## bench: render, reload, metrics ingest, probe capacity and convergence
 bench: nginx
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./services/renderer/render/
 	scripts/bench-reload
+	$(GO) test -run '^$$' -bench . -benchmem ./services/metrics/
+	$(GO) run ./services/health/cmd/probebench -targets 1000,5000,10000
+	$(GO) test -run '^$$' -bench Convergence -benchtime 1x ./cmd/orchestry/e2e/
 
 ## clean: remove binaries and the local data directory
 clean:

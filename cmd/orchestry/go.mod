@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/orchestry/orchestry/pkg/events v0.0.0
 	github.com/orchestry/orchestry/services/health v0.0.0
+	github.com/orchestry/orchestry/services/metrics v0.0.0
 	github.com/orchestry/orchestry/services/renderer v0.0.0
 	github.com/orchestry/orchestry/services/routing v0.0.0
 	github.com/rs/zerolog v1.35.1
@@ -50,3 +51,5 @@ replace github.com/orchestry/orchestry/services/routing => ../../services/routin
 replace github.com/orchestry/orchestry/services/renderer => ../../services/renderer
 
 replace github.com/orchestry/orchestry/services/health => ../../services/health
+
+replace github.com/orchestry/orchestry/services/metrics => ../../services/metrics

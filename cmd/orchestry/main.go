@@ -27,6 +27,7 @@ import (
 	"github.com/orchestry/orchestry/cmd/orchestry/natsd"
 	"github.com/orchestry/orchestry/cmd/orchestry/token"
 	"github.com/orchestry/orchestry/services/health"
+	"github.com/orchestry/orchestry/services/metrics"
 	"github.com/orchestry/orchestry/services/renderer"
 	"github.com/orchestry/orchestry/services/routing"
 )
@@ -47,6 +48,7 @@ type config struct {
 	DemoPort   int    `env:"ORCHESTRY_DEMO_PORT" envDefault:"8080"`
 	Routing    routing.Config
 	Health     health.Config
+	Metrics    metrics.Config
 	Renderer   renderer.Config
 }
 
@@ -131,6 +133,14 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if err != nil {
 		return err
 	}
+	ms, err := metrics.New(nc, cfg.Metrics, log)
+	if err != nil {
+		return err
+	}
+	// NGINX logs every request to the metrics service unless told otherwise.
+	if cfg.Renderer.Syslog == "" {
+		cfg.Renderer.Syslog = cfg.Metrics.SyslogAddr
+	}
 	rd, err := renderer.New(nc, cfg.Renderer, log)
 	if err != nil {
 		return err
@@ -147,6 +157,7 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	services := map[string]func() error{
 		"routing":  func() error { return rt.Run(ctx, ln) },
 		"health":   func() error { return hs.Run(ctx) },
+		"metrics":  func() error { return ms.Run(ctx) },
 		"renderer": func() error { return rd.Run(ctx) },
 	}
 	errs := make(chan error, len(services))

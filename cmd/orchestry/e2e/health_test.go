@@ -289,7 +289,7 @@ func TestAFlappingHealthCheckCausesNoReloadPerFlap(t *testing.T) {
 	s, hl, bs, port := healthStack(t)
 	flapper := bs[2]
 	before := len(hl.of(flapper.ID))
-	s.drainReports()
+	s.settle()
 	probesBefore := flapper.probes.Load()
 	flapper.flap.Store(true)
 	time.Sleep(8 * probePeriod)
@@ -304,6 +304,7 @@ func TestAFlappingHealthCheckCausesNoReloadPerFlap(t *testing.T) {
 		case r := <-s.reports:
 			if r.Outcome == events.OutcomeApplied {
 				reloads++
+				t.Logf("reload: %+v", r)
 			}
 			continue
 		default:

@@ -27,6 +27,7 @@ import (
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/pkg/events/eventstest"
 	"github.com/orchestry/orchestry/services/health"
+	"github.com/orchestry/orchestry/services/metrics"
 	"github.com/orchestry/orchestry/services/renderer"
 	"github.com/orchestry/orchestry/services/routing"
 )
@@ -35,7 +36,7 @@ const testToken = "e2e-token-0123456789"
 
 // requireNginx skips without nginx, unless ORCHESTRY_REQUIRE_INTEGRATION=1
 // makes that a failure.
-func requireNginx(t *testing.T) {
+func requireNginx(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("nginx"); err == nil {
 		return
@@ -50,7 +51,7 @@ func requireNginx(t *testing.T) {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +64,7 @@ func freePort(t *testing.T) int {
 // stack is one all-in-one: NATS, routing, a renderer with its NGINX, and
 // demo backends.
 type stack struct {
-	t        *testing.T
+	t        testing.TB
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	api      string
@@ -76,6 +77,8 @@ type stack struct {
 	// withHealth runs a health service, and the renderer holds instances
 	// until health reports them healthy.
 	withHealth bool
+	// syslog is the metrics service's UDP address when one runs.
+	syslog string
 
 	mu         sync.Mutex
 	stopRender func()
@@ -88,7 +91,28 @@ type stackOption func(*stack)
 // all-in-one does, with the renderer's defaults (unprobed instances held).
 func withHealthService(s *stack) { s.withHealth = true }
 
-func newStack(t *testing.T, opts ...stackOption) *stack {
+// metricsWindow is the metrics service's window in stacks that run it.
+const metricsWindow = 500 * time.Millisecond
+
+// withMetricsService runs the metrics service, and NGINX sends it its
+// access log.
+func withMetricsService(s *stack) {
+	s.t.Helper()
+	s.syslog = fmt.Sprintf("127.0.0.1:%d", freeUDPPort(s.t))
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	requireNginx(t)
 	srv := eventstest.Start(t, "")
@@ -138,6 +162,13 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	if s.withHealth {
 		s.startHealth()
 	}
+	if s.syslog != "" {
+		ms, err := metrics.New(nc, metrics.Config{SyslogAddr: s.syslog, Window: metricsWindow, MaxInstances: 100}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.run("metrics", ms.Run))
+	}
 
 	bs, err := demo.StartBackends(4)
 	if err != nil {
@@ -163,7 +194,7 @@ func (s *stack) startRenderer() {
 	rd, err := renderer.New(s.nc, renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
 		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
-		SlowStart: 2 * time.Second, PanicPercent: 50,
+		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)
@@ -193,6 +224,8 @@ func (s *stack) startHealth() {
 	hs, err := health.New(s.nc, health.Config{
 		Workers: 16, InitialState: events.HealthUnhealthy, Replica: "e2e",
 		Heartbeat: 200 * time.Millisecond, Lease: time.Second,
+		OutlierConsecutiveGateway: 5, OutlierConsecutive5xx: 5, OutlierFailurePercent: 50, OutlierMinRequests: 10,
+		OutlierBaseEjection: outlierBaseEjection, OutlierMaxEjection: 8 * outlierBaseEjection, OutlierMaxPercent: 50,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)
@@ -223,6 +256,22 @@ func (s *stack) waitReport(ok func(events.RenderReport) bool, what string) event
 			}
 		case <-deadline:
 			s.t.Fatalf("no config.rendered report for %q within 30s", what)
+		}
+	}
+}
+
+// settle waits until no config.rendered report has come for half a second
+// (at most 10s), forgetting the reports: a render NGINX already serves is
+// reported only after its version check.
+func (s *stack) settle() {
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-s.reports:
+		case <-time.After(500 * time.Millisecond):
+			return
+		case <-deadline:
+			s.t.Fatal("config.rendered reports did not settle within 10s")
 		}
 	}
 }
@@ -304,7 +353,7 @@ func (s *stack) publishRaw(subject, typ, data string) {
 
 // hits sends n requests to port (a fresh connection each) and counts the
 // answering instance per X-Instance; any failure is counted under "error:".
-func hits(t *testing.T, port, n int) map[string]int {
+func hits(t testing.TB, port, n int) map[string]int {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	out := map[string]int{}
@@ -327,7 +376,7 @@ func hits(t *testing.T, port, n int) map[string]int {
 
 // waitServes polls port until a round of requests is answered by exactly the
 // instances in want (at most 30s).
-func waitServes(t *testing.T, port int, want ...string) map[string]int {
+func waitServes(t testing.TB, port int, want ...string) map[string]int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]int

@@ -46,6 +46,10 @@ func TestDeregisteringThroughRESTRemovesTheInstanceFromTraffic(t *testing.T) {
 	port := s.serveWeb(3)
 	s.mustDo(http.StatusNoContent, http.MethodDelete, "/v1/apps/web/instances/demo-2", "", "")
 	waitServes(t, port, "demo-1", "demo-3")
+	// NGINX runs old and new workers side by side for a moment after a
+	// reload; the renderer reports the version only once the old ones
+	// stopped accepting.
+	s.settle()
 	if got := hits(t, port, 60); got["demo-2"] != 0 || len(got) != 2 {
 		t.Fatalf("after removal: %v", got)
 	}
@@ -56,6 +60,10 @@ func TestDeregisteringThroughANATSEventRemovesTheInstanceFromTraffic(t *testing.
 	port := s.serveWeb(3)
 	s.publishRaw(events.InstanceDeregistered("web"), "io.orchestry.instance.deregistered.v1", `{"id":"demo-3"}`)
 	waitServes(t, port, "demo-1", "demo-2")
+	// NGINX runs old and new workers side by side for a moment after a
+	// reload; the renderer reports the version only once the old ones
+	// stopped accepting.
+	s.settle()
 	if got := hits(t, port, 60); got["demo-3"] != 0 || len(got) != 2 {
 		t.Fatalf("after removal: %v", got)
 	}
