@@ -127,6 +127,27 @@ func (s *stack) waitLive(app string, port int, has bool, d time.Duration) time.T
 	return time.Time{}
 }
 
+// apiHealth is the health GET /v1/apps/{app}/instances shows for id.
+func (s *stack) apiHealth(app, id string) *events.HealthState {
+	s.t.Helper()
+	body := s.mustDo(http.StatusOK, http.MethodGet, "/v1/apps/"+app+"/instances", "", "")
+	var view struct {
+		Instances []struct {
+			ID     string              `json:"id"`
+			Health *events.HealthState `json:"health"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(body), &view); err != nil {
+		s.t.Fatal(err)
+	}
+	for _, in := range view.Instances {
+		if in.ID == id {
+			return in.Health
+		}
+	}
+	return nil
+}
+
 // load is a bounded request loop against one port.
 type load struct {
 	ok, failed atomic.Int64
@@ -234,21 +255,16 @@ func TestAKilledInstanceLeavesRotationWithoutAFailedRequestAndReturnsAfterSucces
 	t.Logf("killed %s: unhealthy after %s, out of the live config after %s", victim.ID,
 		down.Since.Sub(killed).Round(time.Millisecond), out.Sub(killed).Round(time.Millisecond))
 
-	// The API shows why.
-	body := s.mustDo(http.StatusOK, http.MethodGet, "/v1/apps/web/instances", "", "")
-	var view struct {
-		Instances []struct {
-			ID     string              `json:"id"`
-			Health *events.HealthState `json:"health"`
-		} `json:"instances"`
-	}
-	if err := json.Unmarshal([]byte(body), &view); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range view.Instances {
-		if in.ID == victim.ID && (in.Health == nil || in.Health.State != events.HealthUnhealthy || in.Health.LastError == "" || in.Health.Since.IsZero()) {
-			t.Errorf("API shows %s as %+v, want unhealthy with last error and since", in.ID, in.Health)
+	// The API shows why (its view follows the health KV bucket).
+	var shown *events.HealthState
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if shown = s.apiHealth("web", victim.ID); shown != nil && shown.Revision == down.Revision {
+			break
 		}
+	}
+	if shown == nil || shown.State != events.HealthUnhealthy || shown.LastError == "" ||
+		!shown.Since.Equal(down.Since) || shown.Revision != down.Revision {
+		t.Errorf("API shows %s as %+v, want the published unhealthy state %+v", victim.ID, shown, down)
 	}
 
 	revived := time.Now()

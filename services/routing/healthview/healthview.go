@@ -77,5 +77,8 @@ func (v *View) apply(e jetstream.KeyValueEntry, log zerolog.Logger) {
 		log.Warn().Err(err).Str("key", e.Key()).Msg("health entry is invalid")
 		return
 	}
+	// The stored value leaves the revision to the KV entry, as the
+	// health service does when it publishes the state.
+	h.Revision = e.Revision()
 	v.states[e.Key()] = h
 }
