@@ -93,7 +93,13 @@ type Instance struct {
 	// backups with (hash, ip_hash, random) serve it like the others. The
 	// renderer also sets it on ejected instances it keeps under the panic
 	// floor.
-	Backup        bool    `json:"backup,omitempty"`
+	Backup bool `json:"backup,omitempty"`
+	// Draining marks an instance being taken out of service: it gets no
+	// new traffic (requests in flight finish on NGINX's old workers), and
+	// the health service stops probing it and reports it draining.
+	// Registering it again without the flag brings it back through its
+	// health check; deregistering it removes it.
+	Draining      bool    `json:"draining,omitempty"`
 	CPUPercent    float64 `json:"cpu_percent,omitempty"`
 	MemoryPercent float64 `json:"memory_percent,omitempty"`
 }

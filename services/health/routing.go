@@ -34,15 +34,25 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 	}
 	want := map[string]bool{}
 	var view []member
+	var drain, undrain []events.Instance
 	if !rs.Deleted {
 		for _, in := range rs.Instances {
 			view = append(view, newMember(app, in))
-			t := newTarget(app, rs.App.HealthCheck, in)
 			key := events.HealthKey(app, in.ID)
 			want[key] = true
+			if in.Draining {
+				s.sched.Remove(key)
+				drain = append(drain, in)
+				continue
+			}
+			if st, ok := s.tracker.Get(key); ok && st.State == events.HealthDraining {
+				undrain = append(undrain, in)
+			}
+			t := newTarget(app, rs.App.HealthCheck, in)
 			s.sched.Set(schedule.Spec[target]{Key: key, Period: period(rs.App.HealthCheck), InitialDelay: initialDelay(rs.App.HealthCheck), Value: t})
 		}
 	}
+	s.applyDraining(ctx, app, drain, undrain)
 	prefix := app + "."
 	gone := map[string]bool{}
 	for _, key := range s.sched.Keys() {
@@ -71,6 +81,36 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 	}
 	s.log.Info().Str("app", app).Uint64("revision", rs.Revision).Bool("deleted", rs.Deleted).
 		Int("targets", len(want)).Int("removed", len(gone)).Msg("targets updated")
+}
+
+// applyDraining moves the instances this replica owns into the draining
+// state (drain) or back out of it (undrain), storing and publishing each
+// transition. A transition lost to a concurrent writer is tried once more
+// on the state that writer stored.
+func (s *Service) applyDraining(ctx context.Context, app string, drain, undrain []events.Instance) {
+	now := time.Now().UTC()
+	for _, in := range drain {
+		key := events.HealthKey(app, in.ID)
+		for range 2 {
+			if !s.owns(key) {
+				break
+			}
+			st, report := s.tracker.Drain(key, app, in.ID, now)
+			if !report {
+				break
+			}
+			s.commit(ctx, key, st)
+		}
+	}
+	for _, in := range undrain {
+		key := events.HealthKey(app, in.ID)
+		if !s.owns(key) {
+			continue
+		}
+		if st, report := s.tracker.Undrain(key, now); report {
+			s.commit(ctx, key, st)
+		}
+	}
 }
 
 // newTarget is how to probe instance in of app.

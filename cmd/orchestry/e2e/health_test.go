@@ -360,3 +360,38 @@ func TestAnAppWithNoHealthyInstanceAnswers503(t *testing.T) {
 		t.Errorf("an upstream is still rendered:\n%s", conf)
 	}
 }
+
+func TestADrainingInstanceLeavesTrafficWithoutAFailedRequestIsNotProbedAndReturns(t *testing.T) {
+	s, hl, bs, port := healthStack(t)
+	b := bs[0]
+	before := len(hl.of(b.ID))
+	register := func(draining bool) {
+		body, _ := json.Marshal(map[string]any{"id": b.ID, "ip": "127.0.0.1", "port": b.Port, "draining": draining})
+		s.mustDo(http.StatusOK, http.MethodPost, "/v1/apps/web/instances", "application/json", string(body))
+	}
+	l := startLoad(t, port, 2, 100_000)
+	register(true)
+	drained := hl.wait(t, b.ID, events.HealthDraining, before, 10*time.Second)
+	s.waitLive("web", b.Port, false, 10*time.Second)
+	// No probes while draining (one may have been under way).
+	probes := b.probes.Load()
+	time.Sleep(3 * probePeriod)
+	if n := b.probes.Load() - probes; n > 1 {
+		t.Errorf("%d probes of a draining instance in %s", n, 3*probePeriod)
+	}
+	if st := s.apiHealth("web", b.ID); st == nil || st.State != events.HealthDraining {
+		t.Errorf("API shows %+v, want draining", st)
+	}
+	register(false)
+	up := hl.wait(t, b.ID, events.HealthHealthy, before, 10*time.Second)
+	s.waitLive("web", b.Port, true, 10*time.Second)
+	l.halt()
+	if l.failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed; first: %v", l.failed.Load(), l.failed.Load()+l.ok.Load(), l.firstErr.Load())
+	}
+	if got := hl.of(b.ID)[before:]; len(got) != 3 || got[1].State != events.HealthUnhealthy {
+		t.Errorf("transitions %+v, want draining, unhealthy (the initial state), healthy", got)
+	}
+	t.Logf("drained at %s, healthy again %s after undraining; %d requests, none failed",
+		drained.Since.Format(time.TimeOnly), up.Since.Sub(drained.Since).Round(time.Millisecond), l.ok.Load())
+}

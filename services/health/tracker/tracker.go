@@ -268,6 +268,44 @@ func (t *Tracker) Get(key string) (events.HealthState, bool) {
 	return e.st, true
 }
 
+// Drain puts the instance at key in the draining state at time at (its
+// probes stop; counts are reset). It returns the state to publish, or false
+// when it is already draining.
+func (t *Tracker) Drain(key, app, instanceID string, at time.Time) (events.HealthState, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.states[key]
+	if !ok {
+		e = &entry{st: events.HealthState{App: app, InstanceID: instanceID}}
+		t.states[key] = e
+	}
+	if e.st.State == events.HealthDraining {
+		return e.st, false
+	}
+	e.st.State, e.st.Since = events.HealthDraining, at
+	e.st.ConsecutiveSuccesses, e.st.ConsecutiveFailures = 0, 0
+	e.st.LastError, e.st.EjectedUntil = "", nil
+	e.until = time.Time{}
+	e.pending = true
+	return e.st, true
+}
+
+// Undrain returns a draining instance at key to the initial state at time
+// at, from which its probes take it on. It returns the state to publish, or
+// false when the instance is not draining.
+func (t *Tracker) Undrain(key string, at time.Time) (events.HealthState, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.states[key]
+	if !ok || e.st.State != events.HealthDraining {
+		return events.HealthState{}, false
+	}
+	e.st.State, e.st.Since = t.initial, at
+	e.st.ConsecutiveSuccesses, e.st.ConsecutiveFailures = 0, 0
+	e.pending = true
+	return e.st, true
+}
+
 // Forget drops the state at key.
 func (t *Tracker) Forget(key string) {
 	t.mu.Lock()

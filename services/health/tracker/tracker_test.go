@@ -298,3 +298,35 @@ func TestTrackerResume(t *testing.T) {
 		t.Fatal("unstored state kept")
 	}
 }
+
+func TestTrackerDrainAndUndrain(t *testing.T) {
+	tr := New(events.HealthUnhealthy, backoff)
+	t0 := time.Unix(5000, 0).UTC()
+	th := Thresholds{Failure: 2, Success: 1}
+	tr.Observe("a.k", "a", "i1", th, Result{OK: true, At: t0})
+	st, report := tr.Drain("a.k", "a", "i1", t0.Add(time.Second))
+	if !report || st.State != events.HealthDraining || !st.Since.Equal(t0.Add(time.Second)) || st.ConsecutiveSuccesses != 0 {
+		t.Fatalf("drain: %+v %v", st, report)
+	}
+	if _, report := tr.Drain("a.k", "a", "i1", t0.Add(2*time.Second)); report {
+		t.Fatal("draining twice reported")
+	}
+	// A late probe result does not undo the draining.
+	if st, _ := tr.Observe("a.k", "a", "i1", th, Result{OK: true, At: t0.Add(3 * time.Second)}); st.State != events.HealthDraining {
+		t.Fatalf("a probe ended draining: %+v", st)
+	}
+	st, report = tr.Undrain("a.k", t0.Add(4*time.Second))
+	if !report || st.State != events.HealthUnhealthy {
+		t.Fatalf("undrain: %+v %v, want the initial state", st, report)
+	}
+	if st, report := tr.Observe("a.k", "a", "i1", th, Result{OK: true, At: t0.Add(5 * time.Second)}); !report || st.State != events.HealthHealthy {
+		t.Fatalf("after undrain a pass: %+v %v", st, report)
+	}
+	if _, report := tr.Undrain("a.k", t0.Add(6*time.Second)); report {
+		t.Fatal("undrained a healthy instance")
+	}
+	// An instance registered as draining starts so.
+	if st, report := tr.Drain("a.k2", "a", "i2", t0); !report || st.State != events.HealthDraining || st.InstanceID != "i2" {
+		t.Fatalf("new draining instance: %+v %v", st, report)
+	}
+}

@@ -155,6 +155,8 @@ func (m *Model) serving(all []events.Instance, byID map[string]health, now time.
 	for _, in := range all {
 		h := byID[in.ID]
 		switch {
+		case in.Draining:
+			// Taken out by its owner, whatever its health.
 		case m.serves(h.state):
 			if k, at, ok := m.step(h.recovered, now); ok {
 				ramp = append(ramp, len(live))

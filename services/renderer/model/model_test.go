@@ -212,3 +212,17 @@ func TestPanicFloorServesEjectedInstancesAsBackups(t *testing.T) {
 		})
 	}
 }
+
+func TestDrainingInstancesGetNoTraffic(t *testing.T) {
+	m := New(Policy{PanicPercent: 50})
+	s := state("web", 1, "a", "b")
+	s.Instances[1].Draining = true
+	m.ApplyRouting(s)
+	for i, id := range []string{"a", "b"} {
+		m.ApplyHealth(events.HealthState{App: "web", InstanceID: id, State: events.HealthHealthy, Revision: uint64(i + 1)}, t0)
+	}
+	snap, _ := m.Snapshot(t0)
+	if got := ids(snap[0]); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("serves %v, want [a]: b is draining", got)
+	}
+}
