@@ -26,7 +26,47 @@ type AppSpec struct {
 	HashKey         string `json:"hash_key,omitempty"`
 	SessionAffinity bool   `json:"session_affinity,omitempty"`
 	Stateful        bool   `json:"stateful,omitempty"`
+	// Retries says when NGINX sends a failed request to another instance;
+	// nil retries on connection errors and timeouts, on every instance at
+	// most once.
+	Retries *Retries `json:"retries,omitempty"`
+	// RateLimit bounds the request rate of each client address; nil is no
+	// limit.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// ConnLimit bounds the concurrent connections of each client address
+	// (1-100000); 0 is no limit. Refused requests get 429.
+	ConnLimit int `json:"conn_limit,omitempty"`
 }
+
+// Retries is NGINX's proxy_next_upstream for an app.
+type Retries struct {
+	// Conditions lists when to try the next instance: error, timeout,
+	// invalid_header, http_500, http_502, http_503, http_504, http_403,
+	// http_404, http_429, and non_idempotent (also retry POST, LOCK, PATCH:
+	// only when the app can take a request twice); ["off"] never retries.
+	// Empty means error and timeout.
+	Conditions []string `json:"conditions,omitempty"`
+	// Tries bounds the attempts of one request, the first included (1-100);
+	// 0 tries each instance at most once.
+	Tries int `json:"tries,omitempty"`
+	// Timeout bounds the time for all attempts of one request, in seconds
+	// (0-3600); 0 is no bound.
+	Timeout float64 `json:"timeout,omitempty"`
+}
+
+// RateLimit is a request rate limit per client address (NGINX limit_req,
+// nodelay: a burst is served at once, requests beyond it get 429).
+type RateLimit struct {
+	// RequestsPerSecond is the sustained rate (1-100000).
+	RequestsPerSecond int `json:"requests_per_second"`
+	// Burst is how many requests above the rate are let through at once
+	// (0-100000).
+	Burst int `json:"burst,omitempty"`
+}
+
+// RetryConditions are the accepted values of Retries.Conditions.
+var RetryConditions = []string{"error", "timeout", "invalid_header", "http_500", "http_502", "http_503",
+	"http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"}
 
 // Load-balancing methods accepted in AppSpec.LBMethod.
 const (

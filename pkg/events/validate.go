@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -182,6 +183,7 @@ func (a App) validate(f *fields, p string) {
 }
 
 func (s AppSpec) validate(f *fields, p string) {
+	s.validateTraffic(f, p)
 	n := s.Networking
 	if n.ExternalPort != 0 {
 		f.check(p+".networking.external_port", CheckPort(n.ExternalPort))
@@ -222,6 +224,42 @@ func (s AppSpec) validate(f *fields, p string) {
 }
 
 var probeMethods = map[string]bool{"": true, "GET": true, "HEAD": true, "POST": true, "OPTIONS": true}
+
+// validateTraffic checks the retry and limit settings of an app spec.
+func (s AppSpec) validateTraffic(f *fields, p string) {
+	if r := s.Retries; r != nil {
+		seen := map[string]bool{}
+		for i, c := range r.Conditions {
+			field := fmt.Sprintf("%s.retries.conditions[%d]", p, i)
+			switch {
+			case !slices.Contains(RetryConditions, c):
+				f.add(field, "must be one of %s", strings.Join(RetryConditions, ", "))
+			case seen[c]:
+				f.add(field, "is listed twice")
+			case c == "off" && len(r.Conditions) > 1:
+				f.add(field, "off cannot be combined with other conditions")
+			}
+			seen[c] = true
+		}
+		if r.Tries < 0 || r.Tries > 100 {
+			f.add(p+".retries.tries", "must be between 0 (each instance once) and 100")
+		}
+		if r.Timeout < 0 || r.Timeout > 3600 {
+			f.add(p+".retries.timeout", "must be between 0 and 3600 seconds")
+		}
+	}
+	if l := s.RateLimit; l != nil {
+		if l.RequestsPerSecond < 1 || l.RequestsPerSecond > 100000 {
+			f.add(p+".rate_limit.requests_per_second", "must be between 1 and 100000")
+		}
+		if l.Burst < 0 || l.Burst > 100000 {
+			f.add(p+".rate_limit.burst", "must be between 0 and 100000")
+		}
+	}
+	if s.ConnLimit < 0 || s.ConnLimit > 100000 {
+		f.add(p+".conn_limit", "must be between 0 (no limit) and 100000")
+	}
+}
 
 func (h HealthCheck) validate(f *fields, p string) {
 	switch h.Protocol {

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,6 +48,42 @@ func TestHealthCheckValidation(t *testing.T) {
 				}
 			}
 			t.Fatalf("err = %v, want it to name %s", err, tc.field)
+		})
+	}
+}
+
+func TestTrafficSettingsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spec  events.AppSpec
+		field string // "" means valid
+	}{
+		{"none", events.AppSpec{}, ""},
+		{"full", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "timeout", "http_503"}, Tries: 3, Timeout: 10},
+			RateLimit: &events.RateLimit{RequestsPerSecond: 50, Burst: 20}, ConnLimit: 10}, ""},
+		{"retries off", events.AppSpec{Retries: &events.Retries{Conditions: []string{"off"}}}, ""},
+		{"unknown condition", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "http_418"}}}, "spec.retries.conditions[1]"},
+		{"injected condition", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error; include /etc/passwd"}}}, "spec.retries.conditions[0]"},
+		{"duplicate condition", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "error"}}}, "spec.retries.conditions[1]"},
+		{"off with others", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "off"}}}, "spec.retries.conditions[1]"},
+		{"tries", events.AppSpec{Retries: &events.Retries{Tries: 101}}, "spec.retries.tries"},
+		{"retry timeout", events.AppSpec{Retries: &events.Retries{Timeout: -1}}, "spec.retries.timeout"},
+		{"zero rate", events.AppSpec{RateLimit: &events.RateLimit{}}, "spec.rate_limit.requests_per_second"},
+		{"negative burst", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 1, Burst: -1}}, "spec.rate_limit.burst"},
+		{"conn limit", events.AppSpec{ConnLimit: -1}, "spec.conn_limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := events.App{Metadata: events.Metadata{Name: "web"}, Spec: tc.spec}.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			var ve events.ValidationError
+			if !errors.As(err, &ve) || !slices.ContainsFunc(ve, func(f events.FieldError) bool { return f.Field == tc.field }) {
+				t.Fatalf("err = %v, want it to name %s", err, tc.field)
+			}
 		})
 	}
 }

@@ -71,7 +71,7 @@ func upstreamName(app string) string { return "app_" + app }
 // appConfig is apps/<name>.conf: the app's upstream (when it has
 // instances) and its server.
 func appConfig(a app, opts Options) (crossplane.Directives, error) {
-	var out crossplane.Directives
+	out := limitZones(a)
 	if len(a.instances) > 0 {
 		lb, extra, err := lbDirective(a.name, a.spec)
 		if err != nil {
@@ -164,13 +164,15 @@ func appServer(a app, opts Options) *crossplane.Directive {
 		d("deny", "all"),
 		d("stub_status"),
 	))
+	// Traffic: limits first, then the 503 page or the proxy.
+	loc := limits(a)
 	if len(a.instances) == 0 {
-		body = append(body, blk("location", []string{"/"},
+		loc = append(loc,
 			d("default_type", "text/plain"),
 			d("return", "503", "no instances available\n"),
-		))
+		)
 	} else {
-		body = append(body, blk("location", []string{"/"},
+		loc = append(loc,
 			d("proxy_pass", "http://"+upstreamName(a.name)),
 			d("proxy_http_version", "1.1"),
 			d("proxy_set_header", "Host", "$host"),
@@ -181,9 +183,10 @@ func appServer(a app, opts Options) *crossplane.Directive {
 			d("proxy_set_header", "X-Forwarded-Port", "$server_port"),
 			d("proxy_set_header", "Upgrade", "$http_upgrade"),
 			d("proxy_set_header", "Connection", "$connection_upgrade"),
-			d("proxy_next_upstream", "error", "timeout"),
-		))
+		)
+		loc = append(loc, retries(a.spec.Retries)...)
 	}
+	body = append(body, blk("location", []string{"/"}, loc...))
 	return blk("server", nil, body...)
 }
 
@@ -194,4 +197,64 @@ func duration(t time.Duration) string {
 		return fmt.Sprintf("%ds", t/time.Second)
 	}
 	return fmt.Sprintf("%dms", t/time.Millisecond)
+}
+
+// Shared memory of each limit zone: about 16,000 client addresses.
+const limitZoneSize = "1m"
+
+func reqZone(app string) string  { return "req_" + app }
+func connZone(app string) string { return "conn_" + app }
+
+// limitZones are the http-level zones of the app's rate and connection
+// limits (the app file is included at http level).
+func limitZones(a app) crossplane.Directives {
+	var out crossplane.Directives
+	if l := a.spec.RateLimit; l != nil {
+		out = append(out, d("limit_req_zone", "$binary_remote_addr", "zone="+reqZone(a.name)+":"+limitZoneSize,
+			"rate="+strconv.Itoa(l.RequestsPerSecond)+"r/s"))
+	}
+	if a.spec.ConnLimit > 0 {
+		out = append(out, d("limit_conn_zone", "$binary_remote_addr", "zone="+connZone(a.name)+":"+limitZoneSize))
+	}
+	return out
+}
+
+// limits applies the app's rate and connection limits to its traffic
+// location; refused requests get 429.
+func limits(a app) crossplane.Directives {
+	var out crossplane.Directives
+	if l := a.spec.RateLimit; l != nil {
+		req := d("limit_req", "zone="+reqZone(a.name), "nodelay")
+		if l.Burst > 0 { // NGINX refuses burst=0
+			req = d("limit_req", "zone="+reqZone(a.name), "burst="+strconv.Itoa(l.Burst), "nodelay")
+		}
+		out = append(out, req, d("limit_req_status", "429"))
+	}
+	if n := a.spec.ConnLimit; n > 0 {
+		out = append(out,
+			d("limit_conn", connZone(a.name), strconv.Itoa(n)),
+			d("limit_conn_status", "429"),
+		)
+	}
+	return out
+}
+
+// retries is the app's proxy_next_upstream policy.
+func retries(r *events.Retries) crossplane.Directives {
+	if r == nil {
+		return crossplane.Directives{d("proxy_next_upstream", "error", "timeout")}
+	}
+	on := r.Conditions
+	if len(on) == 0 {
+		on = []string{"error", "timeout"}
+	}
+	out := crossplane.Directives{d("proxy_next_upstream", on...)}
+	if r.Tries > 0 {
+		out = append(out, d("proxy_next_upstream_tries", strconv.Itoa(r.Tries)))
+	}
+	if r.Timeout > 0 {
+		t := max(time.Duration(math.Round(r.Timeout*1000))*time.Millisecond, time.Millisecond)
+		out = append(out, d("proxy_next_upstream_timeout", duration(t)))
+	}
+	return out
 }

@@ -45,6 +45,11 @@ func goldenCases() map[string][]events.RoutingState {
 			events.Instance{ID: "b", IP: "10.0.0.2", Port: 8080, Backup: true})},
 		"backup_hash": {state("api", events.AppSpec{LBMethod: events.LBHash, HashKey: "request_uri"},
 			inst("a", "10.0.0.1", 8080), events.Instance{ID: "b", IP: "10.0.0.2", Port: 8080, Backup: true})},
+		"limits_and_retries": {state("shop", events.AppSpec{Networking: events.Networking{Domain: "shop.example.com"},
+			Retries:   &events.Retries{Conditions: []string{"error", "timeout", "http_502", "http_503", "non_idempotent"}, Tries: 3, Timeout: 2.5},
+			RateLimit: &events.RateLimit{RequestsPerSecond: 20, Burst: 10}, ConnLimit: 5}, three...)},
+		"limits_no_instances": {state("idle", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 1}, ConnLimit: 1})},
+		"retries_off":         {state("web", events.AppSpec{Retries: &events.Retries{Conditions: []string{"off"}}}, three...)},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
 			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
 	}

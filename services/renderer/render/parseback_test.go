@@ -29,6 +29,9 @@ var allowed = map[string]bool{
 	"proxy_connect_timeout": true, "proxy_read_timeout": true, "proxy_send_timeout": true,
 	"add_header": true, "proxy_pass": true, "proxy_http_version": true, "proxy_set_header": true,
 	"proxy_next_upstream": true, "set": true,
+	"proxy_next_upstream_tries": true, "proxy_next_upstream_timeout": true,
+	"limit_req_zone": true, "limit_conn_zone": true, "limit_req": true, "limit_req_status": true,
+	"limit_conn": true, "limit_conn_status": true,
 }
 
 // memFS serves a rendered config (plus version.conf) to crossplane.Parse.
@@ -139,7 +142,8 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 	n := s.App.Spec.Networking
 	ups, servers := find(file, "upstream"), find(file, "server")
 	maps := find(file, "map")
-	if len(servers) != 1 || len(file) != len(ups)+len(maps)+1 {
+	zones := len(find(file, "limit_req_zone")) + len(find(file, "limit_conn_zone"))
+	if len(servers) != 1 || len(file) != len(ups)+len(maps)+zones+1 {
 		return fmt.Errorf("want one server and at most one upstream, got %d top-level directives", len(file))
 	}
 	if len(s.Instances) == 0 {
