@@ -68,6 +68,9 @@ func (b *backend) serve(ln net.Listener) {
 		b.served.Add(1)
 		b.last.Store(time.Now().UnixNano())
 		w.Header().Set("X-Instance", b.ID)
+		if r.URL.Path == "/slow" { // holds the connection: a long request
+			time.Sleep(1500 * time.Millisecond)
+		}
 		if b.fail500.Load() {
 			b.sent500.Add(1)
 			w.WriteHeader(http.StatusInternalServerError)
