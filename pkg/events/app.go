@@ -95,6 +95,12 @@ type Networking struct {
 // SSL switches TLS on for the app's server.
 type SSL struct {
 	Enabled bool `json:"enabled"`
+	// HSTS adds Strict-Transport-Security (one year) to every response,
+	// unless the app's headers set it themselves.
+	HSTS bool `json:"hsts,omitempty"`
+	// RedirectHTTP answers plain HTTP on port 80 for the domain with a 308
+	// to the HTTPS server.
+	RedirectHTTP bool `json:"redirect_http,omitempty"`
 }
 
 // HealthCheck is Orchestry's health check spec for the app's instances.

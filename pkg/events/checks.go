@@ -108,6 +108,12 @@ func (r RenderReport) Validate() error {
 	if !outcomes[r.Outcome] {
 		f.add("outcome", "must be applied, unchanged, invalid or failed")
 	}
+	for i, p := range r.Problems {
+		f.check(fmt.Sprintf("problems[%d].app", i), CheckName(p.App))
+		if p.Reason == "" || len(p.Reason) > 1024 {
+			f.add(fmt.Sprintf("problems[%d].reason", i), "must be 1-1024 characters")
+		}
+	}
 	return f.err()
 }
 

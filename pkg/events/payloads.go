@@ -92,6 +92,15 @@ type RenderReport struct {
 	ReloadMS   float64 `json:"reload_ms"`
 	// Revision increases with every report of this node.
 	Revision uint64 `json:"revision"`
+	// Problems are the apps (or parts of them) left out of this config so
+	// the others could go live, each with the reason.
+	Problems []AppProblem `json:"problems,omitempty"`
+}
+
+// AppProblem is why an app, or part of it, was left out of a config.
+type AppProblem struct {
+	App    string `json:"app"`
+	Reason string `json:"reason"`
 }
 
 // Certificate is the data of cert.issued.<domain>. It never carries the

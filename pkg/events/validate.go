@@ -191,6 +191,12 @@ func (s AppSpec) validate(f *fields, p string) {
 	if n.Domain != "" {
 		f.check(p+".networking.domain", CheckDomain(n.Domain))
 	}
+	if (n.SSL.HSTS || n.SSL.RedirectHTTP) && !n.SSL.Enabled {
+		f.add(p+".networking.ssl.enabled", "must be true with hsts or redirect_http")
+	}
+	if n.SSL.RedirectHTTP && n.ExternalPort == 80 {
+		f.add(p+".networking.ssl.redirect_http", "needs an external_port other than 80 (the redirect listens on 80)")
+	}
 	if n.SSL.Enabled && n.Domain == "" {
 		f.add(p+".networking.ssl.enabled", "needs spec.networking.domain")
 	}

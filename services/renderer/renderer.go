@@ -21,6 +21,7 @@ import (
 	"github.com/orchestry/orchestry/services/renderer/model"
 	"github.com/orchestry/orchestry/services/renderer/nginx"
 	"github.com/orchestry/orchestry/services/renderer/render"
+	"github.com/orchestry/orchestry/services/renderer/tlsfiles"
 )
 
 // Config is the renderer's configuration, read from the environment.
@@ -58,6 +59,11 @@ type Config struct {
 	// sends every request there as a JSON line. Empty writes a plain access
 	// log under DataDir/nginx/logs instead.
 	Syslog string `env:"ORCHESTRY_NGINX_SYSLOG"`
+	// SelfSigned creates a self-signed certificate for a TLS app whose
+	// certificate files are missing or unusable (development only; in
+	// production the certs service provides them). Without it such an app
+	// is left out of the config and reported, and the others go live.
+	SelfSigned bool `env:"ORCHESTRY_RENDER_SELF_SIGNED" envDefault:"false"`
 	// StopGrace bounds NGINX's graceful shutdown before it is killed.
 	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
 }
@@ -70,6 +76,7 @@ type Service struct {
 	model   *model.Model
 	sup     *nginx.Supervisor
 	applier *apply.Applier
+	certDir string
 	kick    chan struct{}
 }
 
@@ -119,7 +126,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	}
 	policy := model.Policy{HoldUnprobed: cfg.Unprobed == "hold", SlowStart: cfg.SlowStart, PanicPercent: cfg.PanicPercent}
 	return &Service{
-		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier,
+		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier, certDir: opts.CertDir,
 		kick: make(chan struct{}, 1),
 	}, nil
 }
@@ -202,6 +209,7 @@ func (s *Service) changed() {
 // slow-start step is due (zero: none).
 func (s *Service) cycle(ctx context.Context) time.Time {
 	apps, next := s.model.Snapshot(time.Now())
+	apps, problems := s.checkCertificates(apps)
 	res := s.applier.Apply(ctx, apps)
 	ev := s.log.Info()
 	switch {
@@ -228,6 +236,7 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 	if res.Err != nil {
 		rep.Error = clip(res.Err.Error(), 4096)
 	}
+	rep.Problems = problems
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := events.Publish(pctx, s.js, "renderer/"+s.cfg.Node, events.ConfigRendered(s.cfg.Node), rep); err != nil {
@@ -315,4 +324,37 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	if changed {
 		s.changed()
 	}
+}
+
+// checkCertificates leaves out the TLS apps whose certificate files cannot
+// serve them (after creating self-signed ones when so configured), so one
+// app's missing certificate never keeps the others from going live. Each
+// app left out is returned as a problem.
+func (s *Service) checkCertificates(apps []events.RoutingState) ([]events.RoutingState, []events.AppProblem) {
+	var problems []events.AppProblem
+	out := apps[:0:0]
+	now := time.Now()
+	for _, a := range apps {
+		n := a.App.Spec.Networking
+		if !n.SSL.Enabled {
+			out = append(out, a)
+			continue
+		}
+		err := tlsfiles.Check(s.certDir, n.Domain, now)
+		if err != nil && s.cfg.SelfSigned {
+			if werr := tlsfiles.WriteSelfSigned(s.certDir, n.Domain, now); werr != nil {
+				err = werr
+			} else {
+				s.log.Warn().Str("app", a.App.Metadata.Name).Str("domain", n.Domain).Msg("self-signed certificate created (ORCHESTRY_RENDER_SELF_SIGNED)")
+				err = tlsfiles.Check(s.certDir, n.Domain, now)
+			}
+		}
+		if err != nil {
+			s.log.Warn().Err(err).Str("app", a.App.Metadata.Name).Msg("TLS app left out of the config")
+			problems = append(problems, events.AppProblem{App: a.App.Metadata.Name, Reason: clip("left out: "+err.Error(), 1024)})
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, problems
 }

@@ -79,6 +79,8 @@ type stack struct {
 	withHealth bool
 	// syslog is the metrics service's UDP address when one runs.
 	syslog string
+	// selfSigned lets the renderer create development certificates.
+	selfSigned bool
 
 	mu         sync.Mutex
 	stopRender func()
@@ -90,6 +92,10 @@ type stackOption func(*stack)
 // withHealthService runs the health service in the stack, as the
 // all-in-one does, with the renderer's defaults (unprobed instances held).
 func withHealthService(s *stack) { s.withHealth = true }
+
+// withSelfSignedCertificates lets the renderer create a development
+// certificate for a TLS app without one.
+func withSelfSignedCertificates(s *stack) { s.selfSigned = true }
 
 // metricsWindow is the metrics service's window in stacks that run it.
 const metricsWindow = 500 * time.Millisecond
@@ -194,7 +200,7 @@ func (s *stack) startRenderer() {
 	rd, err := renderer.New(s.nc, renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
 		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
-		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog,
+		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog, SelfSigned: s.selfSigned,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,14 +98,16 @@ func TestAConfigThatFailsNginxTestNeverGoesLive(t *testing.T) {
 	port := s.serveWeb(1)
 	good := s.readFile("live/version.conf")
 
-	// TLS without a certificate on disk passes the API's grammar but makes
-	// `nginx -t` fail: the renderer must keep the last good config.
+	// A certificate that Go accepts but NGINX's OpenSSL refuses (a 1024-bit
+	// RSA key is below its security level) passes every check before
+	// `nginx -t`, which fails: the renderer must keep the last good config.
+	writeWeakCert(t, filepath.Join(s.dataDir, "certs"), "secure.example.test")
 	s.drainReports()
 	tlsPort := freePort(t)
 	s.putApp("secure", tlsPort, "    domain: secure.example.test\n    ssl:\n      enabled: true\n")
 	r := s.waitReport(func(r events.RenderReport) bool { return r.Apps == 2 }, "render of the TLS app")
 	if r.Outcome != events.OutcomeInvalid || !strings.Contains(r.Error, "secure.example.test") {
-		t.Fatalf("report %+v, want outcome invalid naming the missing certificate", r)
+		t.Fatalf("report %+v, want outcome invalid naming the refused certificate", r)
 	}
 	if r.Version >= r.Attempted {
 		t.Fatalf("live version %d should stay below attempted %d", r.Version, r.Attempted)

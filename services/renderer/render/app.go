@@ -4,18 +4,20 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/renderer/tlsfiles"
 )
 
 // Defaults of the per-app and per-server settings.
 const (
 	defaultPort        = 80
+	defaultTLSPort     = 443
 	defaultBodySize    = "1m"
 	defaultTimeout     = 60 * time.Second
 	maxConnectTimeout  = 5 * time.Second
@@ -79,7 +81,11 @@ func appConfig(a app, opts Options) (crossplane.Directives, error) {
 		}
 		out = append(append(out, extra...), upstream(a, lb))
 	}
-	return append(out, appServer(a, opts)), nil
+	out = append(out, appServer(a, opts))
+	if a.spec.Networking.SSL.RedirectHTTP {
+		out = append(out, redirectServer(a))
+	}
+	return out, nil
 }
 
 func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
@@ -103,10 +109,44 @@ func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
 }
 
 func externalPort(n events.Networking) int {
-	if n.ExternalPort == 0 {
-		return defaultPort
+	switch {
+	case n.ExternalPort != 0:
+		return n.ExternalPort
+	case n.SSL.Enabled:
+		return defaultTLSPort
 	}
-	return n.ExternalPort
+	return defaultPort
+}
+
+// hstsValue is the Strict-Transport-Security header of apps with ssl.hsts.
+const hstsValue = "max-age=31536000"
+
+// hasHeader reports whether the app's own headers set name.
+func hasHeader(n events.Networking, name string) bool {
+	for h := range n.Headers {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// redirectServer is the plain HTTP server on port 80 that sends a TLS app's
+// clients to HTTPS.
+func redirectServer(a app) *crossplane.Directive {
+	n := a.spec.Networking
+	target := "https://$host$request_uri"
+	if p := externalPort(n); p != defaultTLSPort {
+		target = "https://$host:" + strconv.Itoa(p) + "$request_uri"
+	}
+	return blk("server", nil,
+		d("listen", strconv.Itoa(defaultPort)),
+		d("server_name", n.Domain),
+		d("set", appVariable, a.name),
+		blk("location", []string{"/"},
+			d("return", "308", target),
+		),
+	)
 }
 
 func appServer(a app, opts Options) *crossplane.Directive {
@@ -116,8 +156,8 @@ func appServer(a app, opts Options) *crossplane.Directive {
 	if n.SSL.Enabled {
 		body = append(body,
 			d("listen", port, "ssl", "http2"),
-			d("ssl_certificate", filepath.Join(opts.CertDir, n.Domain+".crt")),
-			d("ssl_certificate_key", filepath.Join(opts.CertDir, n.Domain+".key")),
+			d("ssl_certificate", tlsfiles.CertFile(opts.CertDir, n.Domain)),
+			d("ssl_certificate_key", tlsfiles.KeyFile(opts.CertDir, n.Domain)),
 		)
 	} else {
 		body = append(body, d("listen", port))
@@ -150,6 +190,9 @@ func appServer(a app, opts Options) *crossplane.Directive {
 	slices.Sort(headers)
 	for _, h := range headers {
 		body = append(body, d("add_header", h, n.Headers[h], "always"))
+	}
+	if n.SSL.HSTS && !hasHeader(n, "Strict-Transport-Security") {
+		body = append(body, d("add_header", "Strict-Transport-Security", hstsValue, "always"))
 	}
 	body = append(body, blk("location", []string{"=", "/_health"},
 		d("access_log", "off"),

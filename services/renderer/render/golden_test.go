@@ -34,6 +34,10 @@ func goldenCases() map[string][]events.RoutingState {
 		"auto_leftover":         {state("web", events.AppSpec{LBMethod: events.LBAuto}, three...)},
 		"ssl": {state("secure", events.AppSpec{Networking: events.Networking{ExternalPort: 8443, Domain: "secure.example.com", SSL: events.SSL{Enabled: true},
 			Headers: map[string]string{"Strict-Transport-Security": "max-age=31536000"}}}, three...)},
+		"ssl_hsts_redirect": {state("secure", events.AppSpec{Networking: events.Networking{Domain: "secure.example.com",
+			SSL: events.SSL{Enabled: true, HSTS: true, RedirectHTTP: true}}}, three...)},
+		"ssl_redirect_port": {state("secure", events.AppSpec{Networking: events.Networking{ExternalPort: 8443, Domain: "secure.example.com",
+			SSL: events.SSL{Enabled: true, RedirectHTTP: true}}}, three...)},
 		"no_instances": {state("idle", events.AppSpec{Networking: events.Networking{Domain: "idle.example.com"}})},
 		"shared_port": {
 			state("blog", events.AppSpec{Networking: events.Networking{ExternalPort: 8080, Domain: "blog.example.com"}}, inst("b1", "10.0.1.1", 3000)),

@@ -72,9 +72,21 @@ func TestRenderRefusesConflicts(t *testing.T) {
 	if _, err := Render([]events.RoutingState{a, a}, testOpts()); err == nil || !strings.Contains(err.Error(), "duplicate") {
 		t.Errorf("duplicate app: %v", err)
 	}
-	b := state("b", events.AppSpec{Networking: events.Networking{Domain: "b.example.com", SSL: events.SSL{Enabled: true}}})
+	b := state("b", events.AppSpec{Networking: events.Networking{ExternalPort: 80, Domain: "b.example.com", SSL: events.SSL{Enabled: true}}})
 	if _, err := Render([]events.RoutingState{a, b}, testOpts()); err == nil || !strings.Contains(err.Error(), "ssl.enabled") {
 		t.Errorf("mixed TLS on one port: %v", err)
+	}
+	tlsOn8080 := state("t", events.AppSpec{Networking: events.Networking{ExternalPort: 8080, Domain: "t.example.com", SSL: events.SSL{Enabled: true}}})
+	redirect := state("r", events.AppSpec{Networking: events.Networking{ExternalPort: 8443, Domain: "r.example.com", SSL: events.SSL{Enabled: true, RedirectHTTP: true}}})
+	if _, err := Render([]events.RoutingState{a, redirect}, testOpts()); err != nil {
+		t.Errorf("a redirect on 80 beside a plain app on 80: %v", err)
+	}
+	if _, err := Render([]events.RoutingState{tlsOn8080, redirect}, testOpts()); err != nil {
+		t.Errorf("unrelated ports: %v", err)
+	}
+	tlsOn80 := state("u", events.AppSpec{Networking: events.Networking{ExternalPort: 80, Domain: "u.example.com", SSL: events.SSL{Enabled: true}}})
+	if _, err := Render([]events.RoutingState{tlsOn80, redirect}, testOpts()); err == nil || !strings.Contains(err.Error(), "port 80 is shared") {
+		t.Errorf("a redirect on 80 where TLS is served: %v", err)
 	}
 	c := state("c", events.AppSpec{}, inst("x", "10.0.0.1", 1), inst("x", "10.0.0.2", 1))
 	if _, err := Render([]events.RoutingState{c}, testOpts()); err == nil || !strings.Contains(err.Error(), "instances[1].id") {

@@ -94,6 +94,15 @@ func mainConfig(opts Options, apps int) crossplane.Directives {
 		d("scgi_temp_path", under("temp", "scgi")),
 	}
 	http = append(http, accessLog(opts, under)...)
+	// TLS for every app with ssl.enabled: Mozilla's "intermediate" protocols
+	// (the ciphers are OpenSSL's defaults), one session cache for all.
+	http = append(http,
+		d("ssl_protocols", "TLSv1.2", "TLSv1.3"),
+		d("ssl_prefer_server_ciphers", "off"),
+		d("ssl_session_cache", "shared:orchestry_tls:10m"),
+		d("ssl_session_timeout", "1d"),
+		d("ssl_session_tickets", "off"),
+	)
 	http = append(http,
 		blk("map", []string{"$http_upgrade", "$connection_upgrade"},
 			d("default", "upgrade"),

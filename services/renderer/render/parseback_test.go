@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -32,6 +33,8 @@ var allowed = map[string]bool{
 	"proxy_next_upstream_tries": true, "proxy_next_upstream_timeout": true,
 	"limit_req_zone": true, "limit_conn_zone": true, "limit_req": true, "limit_req_status": true,
 	"limit_conn": true, "limit_conn_status": true,
+	"ssl_protocols": true, "ssl_prefer_server_ciphers": true, "ssl_session_cache": true,
+	"ssl_session_timeout": true, "ssl_session_tickets": true,
 }
 
 // memFS serves a rendered config (plus version.conf) to crossplane.Parse.
@@ -141,9 +144,13 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 	}
 	n := s.App.Spec.Networking
 	ups, servers := find(file, "upstream"), find(file, "server")
-	maps := find(file, "map")
+	mapDirs := find(file, "map")
 	zones := len(find(file, "limit_req_zone")) + len(find(file, "limit_conn_zone"))
-	if len(servers) != 1 || len(file) != len(ups)+len(maps)+zones+1 {
+	wantServers := 1
+	if s.App.Spec.Networking.SSL.RedirectHTTP {
+		wantServers = 2
+	}
+	if len(servers) != wantServers || len(file) != len(ups)+len(mapDirs)+zones+wantServers {
 		return fmt.Errorf("want one server and at most one upstream, got %d top-level directives", len(file))
 	}
 	if len(s.Instances) == 0 {
@@ -160,8 +167,8 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		if s.App.Spec.LBMethod == events.LBHash {
 			h := find(ups[0].Block, "hash")
 			v, extra, _ := hashKeyVariable(s.App.Metadata.Name, s.App.Spec.HashKey)
-			if len(extra) != len(maps) {
-				return fmt.Errorf("%d maps, want %d", len(maps), len(extra))
+			if len(extra) != len(mapDirs) {
+				return fmt.Errorf("%d maps, want %d", len(mapDirs), len(extra))
 			}
 			if len(h) != 1 {
 				return errors.New("missing hash")
@@ -192,8 +199,17 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		}
 	}
 	adds := find(srv, "add_header")
-	if len(adds) != len(n.Headers) {
-		return fmt.Errorf("%d add_header, want %d", len(adds), len(n.Headers))
+	wantAdds := len(n.Headers)
+	if n.SSL.HSTS && !hasHeader(n, "Strict-Transport-Security") {
+		wantAdds++
+		n.Headers = maps.Clone(n.Headers)
+		if n.Headers == nil {
+			n.Headers = map[string]string{}
+		}
+		n.Headers["Strict-Transport-Security"] = hstsValue
+	}
+	if len(adds) != wantAdds {
+		return fmt.Errorf("%d add_header, want %d", len(adds), wantAdds)
 	}
 	for _, a := range adds {
 		if len(a.Args) != 3 {

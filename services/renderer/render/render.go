@@ -217,15 +217,26 @@ func checkPorts(apps []app) error {
 		ssl  bool
 	}
 	ports := make(map[int]first)
-	for _, a := range apps {
-		p, ssl := externalPort(a.spec.Networking), a.spec.Networking.SSL.Enabled
+	use := func(name string, p int, ssl bool, field string) error {
 		f, ok := ports[p]
 		if !ok {
-			ports[p] = first{a.name, ssl}
-			continue
+			ports[p] = first{name, ssl}
+			return nil
 		}
 		if f.ssl != ssl {
-			return fmt.Errorf("render %s: spec.networking.ssl.enabled: port %d is shared with app %s, which has ssl.enabled=%t", a.name, p, f.name, f.ssl)
+			return fmt.Errorf("render %s: %s: port %d is shared with app %s, which serves it with ssl=%t", name, field, p, f.name, f.ssl)
+		}
+		return nil
+	}
+	for _, a := range apps {
+		n := a.spec.Networking
+		if err := use(a.name, externalPort(n), n.SSL.Enabled, "spec.networking.ssl.enabled"); err != nil {
+			return err
+		}
+		if n.SSL.RedirectHTTP {
+			if err := use(a.name, defaultPort, false, "spec.networking.ssl.redirect_http"); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,119 @@
+// Package tlsfiles checks the certificate files of TLS apps before they are
+// rendered, and creates self-signed ones for development. A TLS app whose
+// files are missing or wrong is left out of the config rather than failing
+// `nginx -t` for every app.
+package tlsfiles
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CertFile and KeyFile are the paths of domain's pair in dir, as the
+// renderer points NGINX at them.
+func CertFile(dir, domain string) string { return filepath.Join(dir, domain+".crt") }
+
+// KeyFile is the path of domain's private key in dir.
+func KeyFile(dir, domain string) string { return filepath.Join(dir, domain+".key") }
+
+// Check reports why the pair of domain in dir cannot serve it at now: a
+// file missing or unreadable, a key that does not match, a certificate that
+// does not name domain, is not yet valid, or has expired.
+func Check(dir, domain string, now time.Time) error {
+	pair, err := tls.LoadX509KeyPair(CertFile(dir, domain), KeyFile(dir, domain))
+	if err != nil {
+		return fmt.Errorf("certificate for %s: %w", domain, err)
+	}
+	leaf := pair.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return fmt.Errorf("certificate for %s: %w", domain, err)
+		}
+	}
+	if err := leaf.VerifyHostname(domain); err != nil {
+		return fmt.Errorf("certificate for %s: %w", domain, err)
+	}
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return fmt.Errorf("certificate for %s: valid from %s to %s, not now", domain,
+			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// SelfSignedLifetime is how long a development certificate is valid.
+const SelfSignedLifetime = 90 * 24 * time.Hour
+
+// WriteSelfSigned creates a self-signed ECDSA P-256 certificate for domain
+// in dir, valid from now for SelfSignedLifetime. The key is written with
+// mode 0600 and both files are replaced atomically.
+func WriteSelfSigned(dir, domain string, now time.Time) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: domain, Organization: []string{"Orchestry development"}},
+		DNSNames:              []string{domain},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(SelfSignedLifetime),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	// Key first: a certificate without its key is never on disk alone.
+	if err := writeAtomic(KeyFile(dir, domain), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	if err := writeAtomic(CertFile(dir, domain), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	return nil
+}
+
+// writeAtomic writes data to a temporary file with mode and renames it to
+// path.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp, mode)); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
