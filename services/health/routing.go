@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -42,6 +43,8 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 			want[key] = true
 			if in.Draining {
 				s.sched.Remove(key)
+				// Do not hold the draining instance's connections open.
+				s.prober.Forget(newTarget(app, rs.App.HealthCheck, in).probe.Addr())
 				drain = append(drain, in)
 				continue
 			}
@@ -67,6 +70,12 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 		}
 	}
 	s.mu.Lock()
+	var forget []string
+	for _, m := range s.apps[app] {
+		if gone[m.key] && m.addr.IsValid() {
+			forget = append(forget, probeAddr(rs.App.HealthCheck, m.addr))
+		}
+	}
 	if len(view) == 0 {
 		delete(s.apps, app)
 	} else {
@@ -76,6 +85,9 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 		delete(s.owned, key)
 	}
 	s.mu.Unlock()
+	for _, addr := range forget {
+		s.prober.Forget(addr)
+	}
 	for key := range gone {
 		s.deleteState(ctx, key)
 	}
@@ -126,6 +138,15 @@ func newTarget(app string, hc *events.HealthCheck, in events.Instance) target {
 		th:      tracker.Thresholds{Failure: check.FailureThreshold, Success: check.SuccessThreshold},
 		timeout: timeout(hc),
 	}
+}
+
+// probeAddr is the address the check hc of the instance at a connects to
+// (as probe.Target.Addr).
+func probeAddr(hc *events.HealthCheck, a netip.AddrPort) string {
+	if hc != nil && hc.Port > 0 && hc.Port < 1<<16 {
+		a = netip.AddrPortFrom(a.Addr(), uint16(hc.Port))
+	}
+	return a.String()
 }
 
 func seconds(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }

@@ -3,13 +3,10 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,136 +57,113 @@ type Result struct {
 // Prober runs checks. It is safe for concurrent use; one Prober serves
 // every target.
 //
-// Connection reuse: HTTP probes share one http.Transport with keep-alive,
-// so a steady probe costs one request on a warm connection rather than a
-// TCP (and TLS) handshake per period. Go's transport already drops a pooled
-// connection the peer closed, and when a request on a reused connection
-// fails before any response it retries on a fresh dial, which a dead
-// backend refuses, so "refused" and "reset" surface as failures. What keep-
-// alive could still hide is a backend that stopped accepting new
-// connections while an old one lingers. So after any failed probe the
-// Prober closes every pooled connection it dialled to that address: the
-// next probe must dial afresh and prove the backend accepts connections,
-// and a flapping target never keeps a half-dead connection around.
+// Connection reuse: an HTTP probe keeps its connection open for the next
+// probe of the same target (address and check), so a steady probe costs
+// one request on a warm connection rather than a TCP handshake per period.
+// The probe runs entirely on the calling goroutine: the request (prebuilt
+// once per target with net/http's serializer) is written and the response
+// read with http.ReadResponse under the probe's deadline; there is no
+// http.Transport and no goroutine per connection. See http.go.
+//
+// Keep-alive must not hide failures. A reused connection the backend has
+// since closed fails before any response byte; the probe then retries once
+// on a fresh dial, which a dead backend refuses. Any other failure is the
+// probe's. What keep-alive could still hide is a backend that stopped
+// accepting new connections while an old one lingers, so after any failed
+// probe the Prober closes every idle connection it holds to that address:
+// the next probe must dial afresh and prove the backend accepts
+// connections, and a flapping target never keeps a half-dead connection.
+//
+// Memory is bounded by the targets: a connection (and its prebuilt
+// request) is dropped by Forget, when it has been idle for IdleTimeout,
+// and by Close.
 type Prober struct {
 	name   string
 	dialer net.Dialer
-	client *http.Client
 
-	mu    sync.Mutex
-	conns map[string]map[*trackedConn]struct{}
+	mu     sync.Mutex
+	conns  map[addrKey][]*entry
+	swept  time.Time
+	closed bool
 }
+
+// IdleTimeout is how long a target's connection and prebuilt request are
+// kept without a probe (a target with a longer period dials every probe).
+const IdleTimeout = 90 * time.Second
 
 // New returns a Prober that names itself name in the ProberHeader of every
 // HTTP probe.
 func New(name string) *Prober {
-	p := &Prober{name: name, conns: map[string]map[*trackedConn]struct{}{}}
-	p.dialer = net.Dialer{KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		DialContext: p.dial,
-		// No global cap: one idle connection per target address at most
-		// (MaxIdleConnsPerHost), so the pool is bounded by the targets.
-		// A global cap below the target count makes the pool evict in
-		// probe order, so every probe would dial afresh (measured with
-		// cmd/probebench: at 5,000 targets and a cap of 4,096, 4,000 new
-		// connections a second and five times the CPU per probe).
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   1,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 0, // bounded by each probe's context
-		DisableCompression:    true,
+	return &Prober{
+		name:   name,
+		dialer: net.Dialer{KeepAlive: 30 * time.Second},
+		conns:  map[addrKey][]*entry{},
+		swept:  time.Now(),
 	}
-	p.client = &http.Client{
-		Transport: tr,
-		// A redirect is an answer: it is judged by its status code, not
-		// followed to wherever it points.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return p
 }
 
-// Close closes every idle pooled connection.
-func (p *Prober) Close() { p.client.CloseIdleConnections() }
+// Close closes every idle connection and forgets every target. Probes
+// still running close their connections when they end; probes after Close
+// work but keep no connection.
+func (p *Prober) Close() {
+	p.mu.Lock()
+	p.closed = true
+	var idle []net.Conn
+	for k, es := range p.conns {
+		idle = drop(idle, es)
+		delete(p.conns, k)
+	}
+	p.mu.Unlock()
+	closeAll(idle)
+}
+
+// Forget drops every connection and prebuilt request of the targets at
+// addr (host:port, as Target.Addr), for a target that is gone. A probe of
+// addr still running closes its connection when it ends.
+func (p *Prober) Forget(addr string) {
+	k, ok := parseAddr(addr)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	idle := drop(nil, p.conns[k])
+	delete(p.conns, k)
+	p.mu.Unlock()
+	closeAll(idle)
+}
 
 // Check runs one check of t, bounded by timeout (and ctx).
 func (p *Prober) Check(ctx context.Context, t Target, timeout time.Duration) Result {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	start := time.Now()
 	var err error
 	if strings.EqualFold(t.Check.Protocol, "TCP") {
-		err = p.tcp(ctx, t)
+		err = p.tcp(ctx, t, timeout)
 	} else {
-		err = p.http(ctx, t)
+		deadline := start.Add(timeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		err = p.http(ctx, t, deadline, timeout)
 	}
 	r := Result{OK: err == nil, Latency: time.Since(start)}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %s", timeout)
-		}
 		r.Err = clip(err.Error(), maxErr)
-		p.forget(t.Addr())
+		p.closeIdle(t.key())
 	}
 	return r
 }
 
-func (p *Prober) tcp(ctx context.Context, t Target) error {
+func (p *Prober) tcp(ctx context.Context, t Target, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	c, err := p.dialer.DialContext(ctx, "tcp", t.Addr())
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %s", timeout)
+		}
 		return fmt.Errorf("tcp connect: %w", err)
 	}
 	return c.Close()
-}
-
-func (p *Prober) http(ctx context.Context, t Target) error {
-	hc := t.Check
-	method := hc.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	path := hc.Path
-	if path == "" {
-		path = "/"
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+t.Addr()+path, nil)
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("User-Agent", "orchestry-health")
-	req.Header.Set(ProberHeader, p.name)
-	for _, h := range hc.Headers {
-		if strings.EqualFold(h.Name, "Host") {
-			req.Host = h.Value
-			continue
-		}
-		req.Header.Set(h.Name, h.Value)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) {
-			err = ue.Unwrap() // drop the repeated method and URL
-		}
-		return fmt.Errorf("http %s %s: %w", method, path, err)
-	}
-	var body []byte
-	var rerr error
-	if hc.ExpectedBody != "" {
-		body, rerr = io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	} else {
-		_, rerr = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-	}
-	resp.Body.Close()
-	if !expected(hc.ExpectedStatusCodes, resp.StatusCode) {
-		return fmt.Errorf("http %s %s: unexpected status %d", method, path, resp.StatusCode)
-	}
-	if rerr != nil {
-		return fmt.Errorf("http %s %s: read body: %w", method, path, rerr)
-	}
-	if hc.ExpectedBody != "" && !bytes.Contains(body, []byte(hc.ExpectedBody)) {
-		return fmt.Errorf("http %s %s: body (first %d bytes) lacks the expected text", method, path, maxBody)
-	}
-	return nil
 }
 
 // expected reports whether code is one of codes, or 200-399 when codes is
@@ -206,59 +180,4 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// dial opens a connection for the transport and remembers it by address,
-// so forget can close it after a failed probe.
-func (p *Prober) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := p.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackedConn{Conn: c, p: p, addr: addr}
-	p.mu.Lock()
-	set := p.conns[addr]
-	if set == nil {
-		set = map[*trackedConn]struct{}{}
-		p.conns[addr] = set
-	}
-	set[tc] = struct{}{}
-	p.mu.Unlock()
-	return tc, nil
-}
-
-// forget closes every connection dialled to addr. Only one probe of a
-// target runs at a time, so these are idle pooled connections (or belong
-// to another target on the same address, whose probe then fails once and
-// redials).
-func (p *Prober) forget(addr string) {
-	p.mu.Lock()
-	set := p.conns[addr]
-	delete(p.conns, addr)
-	p.mu.Unlock()
-	for c := range set {
-		c.Conn.Close()
-	}
-}
-
-// trackedConn removes itself from the Prober's registry when closed.
-type trackedConn struct {
-	net.Conn
-	p    *Prober
-	addr string
-	once sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.p.mu.Lock()
-		if set := c.p.conns[c.addr]; set != nil {
-			delete(set, c)
-			if len(set) == 0 {
-				delete(c.p.conns, c.addr)
-			}
-		}
-		c.p.mu.Unlock()
-	})
-	return c.Conn.Close()
 }

@@ -266,8 +266,9 @@ func measure(ctx context.Context, dir string, ng *nginxProc, n, nAddrs int, peri
 // addrIP is the loopback address of target address i: 127.1.x.y.
 func addrIP(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }
 
-// memory is the live heap after GC and the goroutine stacks in use (each
-// pooled HTTP connection keeps two goroutines).
+// memory is the live heap after GC and the goroutine stacks in use (an
+// http.Transport keeps two goroutines per pooled connection; the prober
+// keeps none).
 func memory() (heap, stack uint64) {
 	runtime.GC()
 	runtime.GC()
