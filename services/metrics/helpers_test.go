@@ -30,7 +30,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // ends, and waits until it listens.
 func startService(t *testing.T, nc *nats.Conn, window time.Duration) *Service {
 	t.Helper()
-	svc, err := New(nc, Config{SyslogAddr: "127.0.0.1:0", Window: window, MaxInstances: 100},
+	svc, err := New(nc, Config{SyslogAddr: "127.0.0.1:0", Window: window, MaxInstances: 100, HTTPAddr: "127.0.0.1:0"},
 		zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel).With().Timestamp().Logger())
 	if err != nil {
 		t.Fatal(err)

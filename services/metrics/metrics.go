@@ -15,15 +15,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/metrics/export"
 	"github.com/orchestry/orchestry/services/metrics/syslog"
 	"github.com/orchestry/orchestry/services/metrics/window"
 )
@@ -38,6 +41,9 @@ type Config struct {
 	// MaxInstances bounds the addresses listed per app per window; the
 	// attempts to further addresses are folded (counted, not listed).
 	MaxInstances int `env:"ORCHESTRY_METRICS_MAX_INSTANCES" envDefault:"100"`
+	// HTTPAddr serves Prometheus /metrics; keep it on loopback or an
+	// internal network. Empty serves nothing.
+	HTTPAddr string `env:"ORCHESTRY_METRICS_HTTP_ADDR" envDefault:"127.0.0.1:9464"`
 }
 
 // Source is the CloudEvents source of the events the service publishes.
@@ -55,6 +61,8 @@ type Service struct {
 	counters Counters
 	gate     events.Gate
 	addr     atomic.Pointer[net.UDPAddr]
+	httpAddr atomic.Pointer[net.TCPAddr]
+	export   *export.Exporter
 }
 
 // New checks the configuration and prepares the service.
@@ -75,12 +83,49 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: jetstream: %w", err)
 	}
-	return &Service{
+	s := &Service{
 		cfg: cfg,
 		js:  js,
 		log: log.With().Str("service", "metrics").Logger(),
 		agg: window.New(cfg.MaxInstances, time.Now()),
-	}, nil
+	}
+	s.export = export.New(s.lineResults)
+	return s, nil
+}
+
+// lineResults is the Prometheus view of the counters: lines counted, and
+// lines dropped by reason.
+func (s *Service) lineResults() map[string]int64 {
+	out := s.counters.Snapshot()
+	out["counted"] = out["lines"]
+	delete(out, "lines")
+	delete(out, "folded") // attempts, not lines
+	delete(out, "unattributed")
+	return out
+}
+
+// HTTPAddr is where /metrics is served (nil before Run serves it).
+func (s *Service) HTTPAddr() *net.TCPAddr { return s.httpAddr.Load() }
+
+// serveHTTP serves /metrics on HTTPAddr until the returned stop is called.
+func (s *Service) serveHTTP() (stop func(), err error) {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("ORCHESTRY_METRICS_HTTP_ADDR: %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.httpAddr.Store(ta)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.export.Registry(), promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("serve /metrics")
+		}
+	}()
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics")
+	return func() { _ = srv.Close() }, nil
 }
 
 // Counters returns the service's counters of lines and drops by reason.
@@ -112,6 +157,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info().Str("syslog_addr", l.Addr().String()).Dur("window", s.cfg.Window).
 		Int("max_instances", s.cfg.MaxInstances).Msg("metrics started")
+
+	if s.cfg.HTTPAddr != "" {
+		stop, err := s.serveHTTP()
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer stop()
+	}
 
 	var wg sync.WaitGroup
 	var serveErr error
@@ -159,6 +212,7 @@ func (s *Service) flushLoop(ctx context.Context) {
 // flush ends the current window at now and publishes its figures.
 func (s *Service) flush(ctx context.Context, now time.Time) {
 	all := s.agg.Flush(now)
+	s.export.Observe(all)
 	published := 0
 	for _, m := range all {
 		if _, err := events.Publish(ctx, s.js, Source, events.MetricsUpstream(m.App), m); err != nil {

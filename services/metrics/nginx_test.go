@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -279,4 +280,33 @@ http {
 			t.Errorf("window of %v s, want at most the 400ms window", m.WindowSeconds)
 		}
 	}
+
+	// Prometheus holds the same figures, cumulated.
+	body := scrape(t, svc)
+	for _, want := range []string{
+		fmt.Sprintf(`orchestry_upstream_requests_total{app="web",code_class="5xx",instance=%q} %d`, failAddr, fail.Requests),
+		fmt.Sprintf(`orchestry_upstream_gateway_errors_total{app="web",instance=%q} %d`, deadAddr, dead.GatewayErrors),
+		fmt.Sprintf(`orchestry_metrics_log_lines_total{result="counted"} %d`, ok.Requests+fail.Requests),
+		`orchestry_metrics_log_lines_total{result="bad_json"}`,
+		`orchestry_upstream_response_seconds{app="web",instance=`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// scrape GETs the service's /metrics.
+func scrape(t *testing.T, svc *Service) string {
+	t.Helper()
+	resp, err := http.Get("http://" + svc.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %v %s", err, resp.Status)
+	}
+	return string(b)
 }
