@@ -26,6 +26,7 @@ import (
 	"github.com/orchestry/orchestry/services/routing/outbox"
 	"github.com/orchestry/orchestry/services/routing/status"
 	"github.com/orchestry/orchestry/services/routing/store"
+	"github.com/orchestry/orchestry/services/routing/trafficview"
 )
 
 // Config configures the routing service; the env tags are read by
@@ -90,8 +91,9 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	}
 	tracker := &status.Tracker{}
 	healthView := &healthview.View{}
+	trafficView := &trafficview.View{}
 	srv := &http.Server{
-		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView}, s.log),
+		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView}, s.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -111,10 +113,11 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	parts := map[string]func(context.Context) error{
-		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
-		"intake": intake.New(js, st, s.log).Run,
-		"status": func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
-		"health": func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
+		"outbox":  func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
+		"intake":  intake.New(js, st, s.log).Run,
+		"status":  func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
+		"health":  func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
+		"traffic": func(ctx context.Context) error { return trafficView.Run(ctx, js, s.log) },
 	}
 	for name, run := range parts {
 		wg.Go(func() { fail(name, run(ctx)) })

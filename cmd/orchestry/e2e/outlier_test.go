@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,6 +108,23 @@ func TestAnInstanceAnswering500WhileItsHealthCheckPassesIsEjectedAndReturns(t *t
 	}
 	if fives == 0 || fives != bad.sent500.Load() {
 		t.Errorf("metrics.upstream for %s: %d requests, %d 5xx; the backend answered %d 500s", bad.ID, reqs, fives, bad.sent500.Load())
+	}
+
+	// The API shows the app's latest window.
+	var view struct {
+		App    string                  `json:"app"`
+		Window *events.UpstreamMetrics `json:"window"`
+	}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(s.mustDo(http.StatusOK, http.MethodGet, "/v1/apps/web/metrics", "", "")), &view); err != nil {
+			t.Fatal(err)
+		}
+		if view.Window != nil {
+			break
+		}
+	}
+	if view.App != "web" || view.Window == nil || len(view.Window.Instances) == 0 {
+		t.Errorf("GET /v1/apps/web/metrics: %+v, want the latest window", view)
 	}
 
 	// Healthy again: it returns through a passing probe once the ejection

@@ -51,10 +51,17 @@ type HealthSource interface {
 	Lookup(app, id string) (events.HealthState, bool)
 }
 
+// TrafficSource gives the latest traffic window of an app.
+type TrafficSource interface {
+	Latest(app string) (events.UpstreamMetrics, bool)
+}
+
 // Options configure the handler.
 type Options struct {
 	// Health shows each instance's health in instance lists; nil shows none.
 	Health HealthSource
+	// Traffic answers GET /v1/apps/{name}/metrics; nil answers no window.
+	Traffic TrafficSource
 	// Token is the bearer token every request must carry.
 	Token string
 	// MaxBody limits request bodies, in bytes (DefaultMaxBody when zero).
@@ -66,6 +73,7 @@ type server struct {
 	store   *store.Store
 	status  StatusSource
 	health  HealthSource
+	traffic TrafficSource
 	token   [sha256.Size]byte
 	maxBody int64
 	log     zerolog.Logger
@@ -73,7 +81,7 @@ type server struct {
 
 // New returns the API handler. The token is kept only as a hash.
 func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) http.Handler {
-	s := &server{store: st, status: ss, health: opts.Health, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
+	s := &server{store: st, status: ss, health: opts.Health, traffic: opts.Traffic, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -85,6 +93,7 @@ func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) htt
 	mux.HandleFunc("GET /v1/apps/{name}/instances", s.listInstances)
 	mux.HandleFunc("POST /v1/apps/{name}/instances", s.postInstance)
 	mux.HandleFunc("DELETE /v1/apps/{name}/instances/{id}", s.deleteInstance)
+	mux.HandleFunc("GET /v1/apps/{name}/metrics", s.getMetrics)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)

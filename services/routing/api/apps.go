@@ -145,6 +145,28 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// MetricsView is the answer of GET /v1/apps/{name}/metrics: the app's
+// latest traffic window from the metrics service, null before the first.
+type MetricsView struct {
+	App    string                  `json:"app"`
+	Window *events.UpstreamMetrics `json:"window"`
+}
+
+func (s *server) getMetrics(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, err := s.store.Get(r.Context(), name); err != nil {
+		s.writeStoreError(w, r, err)
+		return
+	}
+	out := MetricsView{App: name}
+	if s.traffic != nil {
+		if m, ok := s.traffic.Latest(name); ok {
+			out.Window = &m
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func (s *server) postInstance(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	body, ok := s.readBody(w, r)
