@@ -36,7 +36,69 @@ type AppSpec struct {
 	// ConnLimit bounds the concurrent connections of each client address
 	// (1-100000); 0 is no limit. Refused requests get 429.
 	ConnLimit int `json:"conn_limit,omitempty"`
+	// Rules route matching requests (by path and headers) to this app or
+	// to another declared app; the enabled rule with the highest priority
+	// that matches wins (ties by id), and a request no rule matches goes to
+	// this app. At most 64.
+	Rules []Rule `json:"rules,omitempty"`
 }
+
+// Rule is one routing rule of an app.
+type Rule struct {
+	// ID names the rule within the app (name grammar, unique).
+	ID    string    `json:"id"`
+	Match RuleMatch `json:"match"`
+	// Target is the app whose instances receive the matching requests;
+	// empty (or the app's own name) is this app. A target that is not
+	// declared or has no instance to serve answers 503.
+	Target string `json:"target,omitempty"`
+	// Priority orders the rules: higher first, ties by id
+	// (-1000000..1000000).
+	Priority int `json:"priority,omitempty"`
+	// Enabled switches the rule off when false; nil is true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// IsEnabled reports whether the rule takes part in routing.
+func (r Rule) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
+
+// RuleMatch is what a request must have for a rule to apply: its path and
+// every listed header.
+type RuleMatch struct {
+	// PathType is prefix (the default), exact or regex. Paths are matched
+	// against the normalised, percent-decoded request path, case-sensitively.
+	PathType string `json:"path_type,omitempty"`
+	// Path is the prefix or exact path (starting with '/'), or the regex;
+	// empty with prefix matches every path.
+	Path string `json:"path,omitempty"`
+	// Headers must all match (at most 8).
+	Headers []HeaderMatch `json:"headers,omitempty"`
+}
+
+// HeaderMatch is a condition on one request header.
+type HeaderMatch struct {
+	Name string `json:"name"`
+	// Type is exact (the default: the whole value, case-sensitive), regex,
+	// or exists (present and not empty; Value must be empty).
+	Type  string `json:"type,omitempty"`
+	Value string `json:"value,omitempty"`
+}
+
+// Path and header match types of a Rule.
+const (
+	MatchPrefix = "prefix"
+	MatchExact  = "exact"
+	MatchRegex  = "regex"
+	MatchExists = "exists"
+)
+
+// Limits of the rules of one app.
+const (
+	MaxRules        = 64
+	MaxRuleHeaders  = 8
+	MaxRulePriority = 1000000
+	maxRegexLength  = 256
+)
 
 // Retries is NGINX's proxy_next_upstream for an app.
 type Retries struct {

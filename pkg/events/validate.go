@@ -184,6 +184,7 @@ func (a App) validate(f *fields, p string) {
 
 func (s AppSpec) validate(f *fields, p string) {
 	s.validateTraffic(f, p)
+	s.validateRules(f, p)
 	n := s.Networking
 	if n.ExternalPort != 0 {
 		f.check(p+".networking.external_port", CheckPort(n.ExternalPort))

@@ -72,7 +72,8 @@ func upstreamName(app string) string { return "app_" + app }
 
 // appConfig is apps/<name>.conf: the app's upstream (when it has
 // instances) and its server.
-func appConfig(a app, opts Options) (crossplane.Directives, error) {
+// upstreams holds the apps of the render that have an upstream.
+func appConfig(a app, opts Options, upstreams map[string]bool) (crossplane.Directives, error) {
 	out := limitZones(a)
 	if len(a.instances) > 0 {
 		lb, extra, err := lbDirective(a.name, a.spec)
@@ -81,7 +82,9 @@ func appConfig(a app, opts Options) (crossplane.Directives, error) {
 		}
 		out = append(append(out, extra...), upstream(a, lb))
 	}
-	out = append(out, appServer(a, opts))
+	maps, route, down := ruleRouting(a, upstreams)
+	out = append(out, maps...)
+	out = append(out, appServer(a, opts, route, down))
 	if a.spec.Networking.SSL.RedirectHTTP {
 		out = append(out, redirectServer(a))
 	}
@@ -149,7 +152,10 @@ func redirectServer(a app) *crossplane.Directive {
 	)
 }
 
-func appServer(a app, opts Options) *crossplane.Directive {
+// appServer is the app's server. A non-empty route is the variable naming
+// the upstream chosen by the app's rules; a non-empty down is 1 when that
+// upstream does not exist.
+func appServer(a app, opts Options, route, down string) *crossplane.Directive {
 	n := a.spec.Networking
 	port := strconv.Itoa(externalPort(n))
 	var body crossplane.Directives
@@ -209,14 +215,23 @@ func appServer(a app, opts Options) *crossplane.Directive {
 	))
 	// Traffic: limits first, then the 503 page or the proxy.
 	loc := limits(a)
-	if len(a.instances) == 0 {
+	if down != "" {
+		loc = append(loc, blk("if", []string{down},
+			d("return", "503", "no instances available\n"),
+		))
+	}
+	target := "http://" + upstreamName(a.name)
+	if route != "" {
+		target = "http://" + route
+	}
+	if len(a.instances) == 0 && route == "" {
 		loc = append(loc,
 			d("default_type", "text/plain"),
 			d("return", "503", "no instances available\n"),
 		)
 	} else {
 		loc = append(loc,
-			d("proxy_pass", "http://"+upstreamName(a.name)),
+			d("proxy_pass", target),
 			d("proxy_http_version", "1.1"),
 			d("proxy_set_header", "Host", "$host"),
 			d("proxy_set_header", "X-Real-IP", "$remote_addr"),

@@ -54,6 +54,30 @@ func goldenCases() map[string][]events.RoutingState {
 			RateLimit: &events.RateLimit{RequestsPerSecond: 20, Burst: 10}, ConnLimit: 5}, three...)},
 		"limits_no_instances": {state("idle", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 1}, ConnLimit: 1})},
 		"retries_off":         {state("web", events.AppSpec{Retries: &events.Retries{Conditions: []string{"off"}}}, three...)},
+		"rules_paths": {
+			state("web", events.AppSpec{Networking: events.Networking{Domain: "web.example.com"}, Rules: []events.Rule{
+				{ID: "api", Target: "api", Match: events.RuleMatch{PathType: events.MatchPrefix, Path: "/api/v1.0+(beta)"}},
+				{ID: "login", Target: "auth", Priority: 10, Match: events.RuleMatch{PathType: events.MatchExact, Path: "/login"}},
+				{ID: "images", Target: "static", Priority: 5, Match: events.RuleMatch{PathType: events.MatchRegex, Path: `^/img/[a-z0-9_-]{1,64}\.(png|jpe?g)$`}},
+				{ID: "self", Priority: -1, Match: events.RuleMatch{Path: "/api/internal"}},
+			}}, inst("w1", "10.0.0.1", 8080)),
+			state("api", events.AppSpec{}, inst("a1", "10.0.1.1", 8080)),
+			state("auth", events.AppSpec{}, inst("u1", "10.0.2.1", 8080)),
+		},
+		"rules_headers": {
+			state("web", events.AppSpec{Rules: []events.Rule{
+				{ID: "canary", Target: "canary", Priority: 3, Match: events.RuleMatch{Headers: []events.HeaderMatch{{Name: "X-Canary", Type: events.MatchExists}}}},
+				{ID: "tenant", Target: "canary", Priority: 2, Match: events.RuleMatch{Path: "/t", Headers: []events.HeaderMatch{
+					{Name: "X-Tenant", Value: "acme [eu] #1"}, {Name: "User-Agent", Type: events.MatchRegex, Value: `^Mozilla/[0-9]+\.[0-9]+`}}}},
+				{ID: "off", Target: "canary", Priority: 9, Enabled: new(false), Match: events.RuleMatch{Path: "/"}},
+				{ID: "all", Priority: 1},
+				{ID: "never", Target: "canary"},
+			}}, inst("w1", "10.0.0.1", 8080)),
+			state("canary", events.AppSpec{}, inst("c1", "10.0.3.1", 8080)),
+		},
+		"rules_no_instances": {state("idle", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 5}, Rules: []events.Rule{
+			{ID: "beta", Target: "beta", Match: events.RuleMatch{PathType: events.MatchExact, Path: "/beta"}},
+		}})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
 			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
 	}

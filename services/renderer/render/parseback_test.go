@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -29,7 +30,7 @@ var allowed = map[string]bool{
 	"ssl_certificate": true, "ssl_certificate_key": true, "client_max_body_size": true,
 	"proxy_connect_timeout": true, "proxy_read_timeout": true, "proxy_send_timeout": true,
 	"add_header": true, "proxy_pass": true, "proxy_http_version": true, "proxy_set_header": true,
-	"proxy_next_upstream": true, "set": true,
+	"proxy_next_upstream": true, "set": true, "if": true,
 	"proxy_next_upstream_tries": true, "proxy_next_upstream_timeout": true,
 	"limit_req_zone": true, "limit_conn_zone": true, "limit_req": true, "limit_req_status": true,
 	"limit_conn": true, "limit_conn_status": true,
@@ -88,6 +89,9 @@ func checkParsed(cfg Config, states []events.RoutingState) error {
 		byFile[strings.TrimPrefix(c.File, "/cfg/")] = c.Parsed
 		if err := walk(c.Parsed, nil, func(d *crossplane.Directive, parent *crossplane.Directive) error {
 			if parent != nil && parent.Directive == "map" {
+				if isRuleMap(parent) {
+					return nil // checked entry by entry in checkRules
+				}
 				if d.Directive != "default" && d.Directive != "" && !strings.HasPrefix(d.Directive, cookieRegexPrefix) {
 					return fmt.Errorf("%s:%d: unexpected map entry %q", c.File, d.Line, d.Directive)
 				}
@@ -167,7 +171,7 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		if s.App.Spec.LBMethod == events.LBHash {
 			h := find(ups[0].Block, "hash")
 			v, extra, _ := hashKeyVariable(s.App.Metadata.Name, s.App.Spec.HashKey)
-			if len(extra) != len(mapDirs) {
+			if len(extra) != len(slices.DeleteFunc(slices.Clone(mapDirs), isRuleMap)) {
 				return fmt.Errorf("%d maps, want %d", len(mapDirs), len(extra))
 			}
 			if len(h) != 1 {
@@ -179,6 +183,9 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		}
 	}
 	srv := servers[0].Block
+	if err := checkRules(file, srv, s); err != nil {
+		return err
+	}
 	name := n.Domain
 	if name == "" {
 		name = "_"
@@ -224,4 +231,160 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		}
 	}
 	return nil
+}
+
+// isRuleMap reports whether a map belongs to the routing rules.
+func isRuleMap(m *crossplane.Directive) bool {
+	return len(m.Args) == 2 && (strings.HasPrefix(m.Args[1], "$orchestry_r") || strings.HasPrefix(m.Args[1], "$orchestry_down_"))
+}
+
+// checkRules checks the maps of the app's enabled rules: each path, regex
+// and header value is exactly one map key, written as intended, and the
+// traffic location proxies to the route variable.
+func checkRules(file, srv crossplane.Directives, s events.RoutingState) error {
+	va := strings.ReplaceAll(s.App.Metadata.Name, "-", "_")
+	var rules []events.Rule
+	for _, r := range s.App.Spec.Rules {
+		if r.Enabled == nil || *r.Enabled {
+			rules = append(rules, r)
+		}
+	}
+	slices.SortStableFunc(rules, func(a, b events.Rule) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	var ruleMaps []*crossplane.Directive
+	byVar := map[string]*crossplane.Directive{}
+	for _, m := range find(file, "map") {
+		if isRuleMap(m) {
+			ruleMaps = append(ruleMaps, m)
+			byVar[m.Args[1]] = m
+		}
+	}
+	var loc *crossplane.Directive
+	for _, l := range find(srv, "location") {
+		if slices.Equal(l.Args, []string{"/"}) {
+			loc = l
+		}
+	}
+	if loc == nil {
+		return errors.New("no traffic location")
+	}
+	if len(rules) == 0 {
+		if len(ruleMaps) != 0 {
+			return fmt.Errorf("%d rule maps without enabled rules", len(ruleMaps))
+		}
+		return nil
+	}
+	if pp := find(loc.Block, "proxy_pass"); len(pp) != 1 {
+		return errors.New("want one proxy_pass in the traffic location")
+	} else if err := argsEqual(pp[0], "http://$orchestry_route_"+va); err != nil {
+		return err
+	}
+	// want checks that map v tests source for exactly one key.
+	want := func(source, v, key, on, off string) error {
+		m := byVar[v]
+		if m == nil {
+			return fmt.Errorf("no map for %s", v)
+		}
+		if !slices.Equal(m.Args, []string{source, v}) {
+			return fmt.Errorf("map %s args %q, want source %s", v, m.Args, source)
+		}
+		if len(m.Block) != 2 || nginxUnescape(m.Block[0].Directive) != key || !slices.Equal(m.Block[0].Args, []string{on}) ||
+			m.Block[1].Directive != "default" || !slices.Equal(m.Block[1].Args, []string{off}) {
+			return fmt.Errorf("map %s: entries %v, want %q %s and default %s", v, m.Block, key, on, off)
+		}
+		return nil
+	}
+	for i, r := range rules {
+		p := fmt.Sprintf("$orchestry_r%d", i)
+		m := r.Match
+		always := len(m.Headers) == 0
+		switch {
+		case m.PathType == events.MatchRegex:
+			always = false
+			if err := want("$uri", p+"p_"+va, "~"+m.Path, "1", "0"); err != nil {
+				return err
+			}
+		case m.PathType == events.MatchExact:
+			always = false
+			if err := want("$uri", p+"p_"+va, "~^"+regexp.QuoteMeta(m.Path)+`\z`, "1", "0"); err != nil {
+				return err
+			}
+		case m.Path != "" && m.Path != "/":
+			always = false
+			if err := want("$uri", p+"p_"+va, "~^"+regexp.QuoteMeta(m.Path), "1", "0"); err != nil {
+				return err
+			}
+		}
+		for j, h := range m.Headers {
+			v := fmt.Sprintf("%sh%d_%s", p, j, va)
+			src := "$http_" + strings.ReplaceAll(strings.ToLower(h.Name), "-", "_")
+			var err error
+			switch h.Type {
+			case events.MatchExists:
+				err = want(src, v, "", "0", "1")
+			case events.MatchRegex:
+				err = want(src, v, "~"+h.Value, "1", "0")
+			default:
+				err = want(src, v, "~^"+regexp.QuoteMeta(h.Value)+`\z`, "1", "0")
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if always {
+			rules = rules[:i+1]
+			break
+		}
+	}
+	route := byVar["$orchestry_route_"+va]
+	if route == nil {
+		return errors.New("no route map")
+	}
+	if len(route.Block) != len(rules)+1 {
+		return fmt.Errorf("route map has %d entries, want %d", len(route.Block), len(rules)+1)
+	}
+	for i, r := range rules {
+		t := r.Target
+		if t == "" {
+			t = s.App.Metadata.Name
+		}
+		e := route.Block[i]
+		if nginxUnescape(e.Directive) != "~^"+strings.Repeat("0", i)+"1" || !slices.Equal(e.Args, []string{"app_" + t}) {
+			return fmt.Errorf("route entry %d: %s %q, want rule %s to app_%s", i, e.Directive, e.Args, r.ID, t)
+		}
+	}
+	return nil
+}
+
+// nginxUnescape undoes the escapes NGINX's lexer resolves in a token
+// (crossplane keeps them): \" \' \\ \t \r \n; any other backslash
+// stays.
+func nginxUnescape(tok string) string {
+	var sb strings.Builder
+	for i := 0; i < len(tok); i++ {
+		if tok[i] == '\\' && i+1 < len(tok) {
+			switch tok[i+1] {
+			case '"', '\'', '\\':
+				i++
+			case 't':
+				sb.WriteByte('\t')
+				i++
+				continue
+			case 'r':
+				sb.WriteByte('\r')
+				i++
+				continue
+			case 'n':
+				sb.WriteByte('\n')
+				i++
+				continue
+			}
+		}
+		sb.WriteByte(tok[i])
+	}
+	return sb.String()
 }

@@ -90,12 +90,17 @@ func Render(apps []events.RoutingState, opts Options) (Config, error) {
 		return Config{}, fmt.Errorf("render: %s: %w", MainFile, err)
 	}
 	files[MainFile] = main
+	upstreams := make(map[string]bool, len(sorted))
 	for _, a := range sorted {
-		ds, err := appConfig(a, opts)
+		upstreams[a.name] = len(a.instances) > 0
+	}
+	ab := newAppBuilder()
+	for _, a := range sorted {
+		ds, err := appConfig(a, opts, upstreams)
 		if err != nil {
 			return Config{}, fmt.Errorf("render %s: %w", a.name, err)
 		}
-		out, err := b.build(ds)
+		out, err := ab.build(ds)
 		if err != nil {
 			return Config{}, fmt.Errorf("render %s: %w", a.name, err)
 		}
@@ -261,6 +266,14 @@ func newBuilder() *builder {
 		Indent:   4,
 		Builders: []crossplane.RegisterBuilder{crossplane.BuildWithBuilder(quoteBuilder{}, userValueDirectives...)},
 	}}
+}
+
+// newAppBuilder is the builder of app files, whose maps (all at top
+// level) may hold user values as keys.
+func newAppBuilder() *builder {
+	b := newBuilder()
+	b.opts.Builders = append(b.opts.Builders, crossplane.BuildWithBuilder(mapBuilder{}, "map"))
+	return b
 }
 
 func (b *builder) build(ds crossplane.Directives) ([]byte, error) {

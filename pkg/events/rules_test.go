@@ -1,0 +1,117 @@
+package events_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/orchestry/orchestry/pkg/events"
+)
+
+func TestRuleValidation(t *testing.T) {
+	off := false
+	ok := events.Rule{ID: "r", Match: events.RuleMatch{Path: "/api"}}
+	with := func(mut func(*events.Rule)) []events.Rule {
+		r := ok
+		mut(&r)
+		return []events.Rule{r}
+	}
+	many := func(n int) []events.Rule {
+		out := make([]events.Rule, n)
+		for i := range out {
+			out[i] = events.Rule{ID: fmt.Sprintf("r%d", i)}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		rules []events.Rule
+		field string // "" means valid
+	}{
+		{"prefix", with(func(r *events.Rule) {}), ""},
+		{"catch-all", []events.Rule{{ID: "all"}}, ""},
+		{"full", []events.Rule{{ID: "a", Target: "api", Priority: -5, Enabled: &off, Match: events.RuleMatch{PathType: "regex", Path: `^/v[0-9]{1,3}/(users|items)/\d+$`,
+			Headers: []events.HeaderMatch{{Name: "X-A", Value: "b c"}, {Name: "X-B", Type: "regex", Value: `^(?:a|b)\.c`}, {Name: "X-C", Type: "exists"}}}}}, ""},
+		{"exact", with(func(r *events.Rule) { r.Match = events.RuleMatch{PathType: "exact", Path: "/login"} }), ""},
+		{"64 rules", many(64), ""},
+		{"65 rules", many(65), "spec.rules"},
+		{"bad id", with(func(r *events.Rule) { r.ID = "A b" }), "spec.rules[0].id"},
+		{"duplicate id", []events.Rule{ok, ok}, "spec.rules[1].id"},
+		{"bad target", with(func(r *events.Rule) { r.Target = "app_x" }), "spec.rules[0].target"},
+		{"priority", with(func(r *events.Rule) { r.Priority = 1 << 40 }), "spec.rules[0].priority"},
+		{"path type", with(func(r *events.Rule) { r.Match.PathType = "glob" }), "spec.rules[0].match.path_type"},
+		{"relative path", with(func(r *events.Rule) { r.Match.Path = "api" }), "spec.rules[0].match.path"},
+		{"path injection", with(func(r *events.Rule) { r.Match.Path = "/a;} server {" }), "spec.rules[0].match.path"},
+		{"path space", with(func(r *events.Rule) { r.Match.Path = "/a b" }), "spec.rules[0].match.path"},
+		{"path dollar", with(func(r *events.Rule) { r.Match.Path = "/$uri" }), "spec.rules[0].match.path"},
+		{"path quote", with(func(r *events.Rule) { r.Match.Path = `/a"` }), "spec.rules[0].match.path"},
+		{"path too long", with(func(r *events.Rule) { r.Match.Path = "/" + strings.Repeat("a", 1000) }), "spec.rules[0].match.path"},
+		{"exact empty", with(func(r *events.Rule) { r.Match = events.RuleMatch{PathType: "exact"} }), "spec.rules[0].match.path"},
+		{"regex empty", with(func(r *events.Rule) { r.Match = events.RuleMatch{PathType: "regex"} }), "spec.rules[0].match.path"},
+		{"regex quote", with(func(r *events.Rule) { r.Match = events.RuleMatch{PathType: "regex", Path: `^/a"`} }), "spec.rules[0].match.path"},
+		{"header name", with(func(r *events.Rule) { r.Match.Headers = []events.HeaderMatch{{Name: "X A", Value: "v"}} }), "spec.rules[0].match.headers[0].name"},
+		{"header duplicate", with(func(r *events.Rule) {
+			r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Value: "v"}, {Name: "x-a", Type: "exists"}}
+		}), "spec.rules[0].match.headers[1].name"},
+		{"header value", with(func(r *events.Rule) { r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Value: "a;b"}} }), "spec.rules[0].match.headers[0].value"},
+		{"header exact empty", with(func(r *events.Rule) { r.Match.Headers = []events.HeaderMatch{{Name: "X-A"}} }), "spec.rules[0].match.headers[0].value"},
+		{"header exists value", with(func(r *events.Rule) {
+			r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Type: "exists", Value: "x"}}
+		}), "spec.rules[0].match.headers[0].value"},
+		{"header type", with(func(r *events.Rule) {
+			r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Type: "prefix", Value: "x"}}
+		}), "spec.rules[0].match.headers[0].type"},
+		{"header regex", with(func(r *events.Rule) {
+			r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Type: "regex", Value: "a{"}}
+		}), "spec.rules[0].match.headers[0].value"},
+		{"9 headers", with(func(r *events.Rule) {
+			for i := range 9 {
+				r.Match.Headers = append(r.Match.Headers, events.HeaderMatch{Name: fmt.Sprintf("X-%d", i), Type: "exists"})
+			}
+		}), "spec.rules[0].match.headers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := events.App{Metadata: events.Metadata{Name: "web"}, Spec: events.AppSpec{Rules: tc.rules}}
+			err := app.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			var ve events.ValidationError
+			if !errors.As(err, &ve) || len(ve) == 0 {
+				t.Fatalf("accepted or not a ValidationError: %v", err)
+			}
+			if ve[0].Field != tc.field {
+				t.Fatalf("field %q (%v), want %q", ve[0].Field, err, tc.field)
+			}
+		})
+	}
+}
+
+// safeRegexes are accepted by CheckRegex (render's TestRuleRegexesPassNginx
+// runs the same shapes through nginx -t).
+var safeRegexes = []string{
+	`^/api/`, `\.php$`, `^/img/[a-z0-9_-]+\.(png|jpe?g|gif)$`, `^/v[0-9]{1,3}/`, `^/a{2,}b{3}$`,
+	`(?:foo|bar)+`, `^/[[:alpha:]]+/\d+\w*\s?$`, `^/x\/y\-z\+\*\?\(\)\[\]\|\^`, `[^/]+$`, `^Mozilla/[0-9]+\.[0-9]+`,
+	`a|b|`, `~tilde`, `%20&=:@!,`,
+}
+
+func TestCheckRegex(t *testing.T) {
+	for _, re := range safeRegexes {
+		if err := events.CheckRegex(re); err != nil {
+			t.Errorf("%q rejected: %v", re, err)
+		}
+	}
+	for _, re := range []string{
+		``, `a"b`, `a'b`, `a b`, "a\tb", "a\nb", `a;b`, `a#b`, `a}b`, `a{b`, `a{1,2`, `{2}`, `a{,2}`, `a{x}`, `$a`, `a$b`, `a\$`,
+		`\x41`, `\Q.\E`, `\1`, `(a)\1`, `(?=a)`, `(?!a)`, `(?<=a)b`, `(?i)a`, `(?P<n>a)`, `a*+`, `a++`, `\pL`, `\z`, `a\`,
+		`[]a]`, `[^]a]`, `*a`, `[[.a.]]`, `[[=a=]]`, `[:alpha:]`, `^*`, `(^+)`, `[\d-z]`, `[a-\w]`, `[a-[:digit:]]`, `[[:digit:]-z]`, `[a[]`, `(`, `[a-`, `${uri}`, `a` + strings.Repeat("b", 256), "\u2028", `a\u0041`,
+	} {
+		if err := events.CheckRegex(re); err == nil {
+			t.Errorf("%q accepted", re)
+		}
+	}
+}
