@@ -2,8 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,24 +11,11 @@ import (
 // instance ("" on any failure).
 func get(t testing.TB, port int, path string, header map[string]string) string {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
+	got := route(t, port, path, header)
+	if strings.HasPrefix(got, "status:") || strings.HasPrefix(got, "error:") {
 		return ""
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return ""
-	}
-	return resp.Header.Get("X-Instance")
+	return got
 }
 
 // lbApp declares app on a fresh port with method and the given backends and
