@@ -239,7 +239,7 @@ func DecodeInstance(body []byte) (events.Instance, error) {
 	if _, ok := tree.(map[string]any); !ok {
 		return events.Instance{}, errors.New("body must be a JSON object")
 	}
-	if ve := spec.Unknown(tree, events.Instance{}); len(ve) > 0 {
+	if ve := spec.Mismatches(tree, events.Instance{}); len(ve) > 0 {
 		return events.Instance{}, ve
 	}
 	var in events.Instance

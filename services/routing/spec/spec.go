@@ -67,7 +67,7 @@ func Parse(body []byte, contentType, name string) (events.App, []string, error) 
 	}
 	warnings := dropIgnored(top)
 	var bad events.ValidationError
-	bad = append(bad, Unknown(top, document{})...)
+	bad = append(bad, Mismatches(top, document{})...)
 	if len(bad) > 0 {
 		return events.App{}, warnings, bad
 	}

@@ -103,6 +103,12 @@ func TestParse(t *testing.T) {
 			wantFields: []string{"extra", "healthCheck.bogus"},
 		},
 		{
+			name: "wrong types named with list indexes", url: "shop",
+			body: "apiVersion: v1\nkind: App\nmetadata: {name: shop}\nspec:\n  networking: {external_port: \"x\"}\n" +
+				"  rules:\n    - id: a\n    - id: b\n      priority: high\n      enabled: \"yes\"\n",
+			wantFields: []string{"spec.networking.external_port", "spec.rules[1].enabled", "spec.rules[1].priority"},
+		},
+		{
 			name: "bad domain and bad port both listed", url: "shop",
 			body:       strings.NewReplacer("external_port: 8080", "external_port: 70000", "domain: shop.example.com", "domain: Shop_Example").Replace(fullApp),
 			wantFields: []string{"spec.networking.domain", "spec.networking.external_port"},

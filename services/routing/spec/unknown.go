@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -9,11 +10,13 @@ import (
 	"github.com/orchestry/orchestry/pkg/events"
 )
 
-// Unknown walks a generic JSON tree (maps, slices, scalars) against the Go
-// type of shape and returns one FieldError per field the type does not
-// have, named by its full path (e.g. spec.networking.domian). Field names
-// match exactly, as written in the JSON tags.
-func Unknown(tree any, shape any) events.ValidationError {
+// Mismatches walks a generic JSON tree (maps, slices, scalars) against the
+// Go type of shape and returns one FieldError per field the type does not
+// have, and per value whose JSON type does not fit (a string where a number
+// goes), named by its full path with list indexes (e.g.
+// spec.networking.domian, spec.rules[1].priority). Field names match
+// exactly, as written in the JSON tags. A null is left to the decoder.
+func Mismatches(tree any, shape any) events.ValidationError {
 	var out events.ValidationError
 	walk(tree, reflect.TypeOf(shape), "", &out)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
@@ -24,11 +27,35 @@ func walk(v any, t reflect.Type, path string, out *events.ValidationError) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if v == nil {
+		return
+	}
+	wrong := func(want string) {
+		*out = append(*out, events.FieldError{Field: path, Reason: fmt.Sprintf("must be %s, not %s", want, jsonKind(v))})
+	}
 	switch t.Kind() {
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			wrong("a boolean")
+		}
+	case reflect.String:
+		if _, ok := v.(string); !ok {
+			wrong("a string")
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if f, ok := v.(float64); !ok || f != math.Trunc(f) {
+			wrong("an integer")
+		}
+	case reflect.Float32, reflect.Float64:
+		if _, ok := v.(float64); !ok {
+			wrong("a number")
+		}
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			return // a type mismatch; the strict decode reports it
+			wrong("an object")
+			return
 		}
 		fields := jsonFields(t)
 		for k, child := range obj {
@@ -42,6 +69,7 @@ func walk(v any, t reflect.Type, path string, out *events.ValidationError) {
 	case reflect.Map:
 		obj, ok := v.(map[string]any)
 		if !ok {
+			wrong("an object")
 			return
 		}
 		for k, child := range obj {
@@ -50,6 +78,7 @@ func walk(v any, t reflect.Type, path string, out *events.ValidationError) {
 	case reflect.Slice, reflect.Array:
 		list, ok := v.([]any)
 		if !ok {
+			wrong("a list")
 			return
 		}
 		for i, child := range list {
@@ -83,4 +112,24 @@ func join(path, k string) string {
 		return k
 	}
 	return path + "." + k
+}
+
+// jsonKind names the JSON type of a decoded value.
+func jsonKind(v any) string {
+	switch x := v.(type) {
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case float64:
+		if x == math.Trunc(x) {
+			return "an integer"
+		}
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
 }
