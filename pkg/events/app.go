@@ -57,6 +57,34 @@ type Rule struct {
 	Priority int `json:"priority,omitempty"`
 	// Enabled switches the rule off when false; nil is true.
 	Enabled *bool `json:"enabled,omitempty"`
+	// Split sends a share of the matching requests to another app (A/B
+	// tests and canaries); nil sends them all to Target.
+	Split *Split `json:"split,omitempty"`
+}
+
+// Split is a weighted split of a rule's requests: Percent of them go to
+// Target, the rest to the rule's own target.
+type Split struct {
+	// Target is the app receiving the share (name grammar; not the rule's
+	// own target). Like a rule target, one that is not declared or has no
+	// instance answers 503 for its share.
+	Target string `json:"target"`
+	// Percent is the share, more than 0 and less than 100, in steps of
+	// 0.01.
+	Percent float64 `json:"percent"`
+	// Sticky keeps a client on its variant; nil splits every request on its
+	// own.
+	Sticky *Sticky `json:"sticky,omitempty"`
+}
+
+// Sticky names the request value that decides a client's variant: exactly
+// one of a cookie or a header. A request without it (or with it empty) is
+// placed by its client address instead.
+type Sticky struct {
+	// Cookie is a cookie name (1-64 letters, digits, '_' or '-').
+	Cookie string `json:"cookie,omitempty"`
+	// Header is a request header name.
+	Header string `json:"header,omitempty"`
 }
 
 // IsEnabled reports whether the rule takes part in routing.

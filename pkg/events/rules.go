@@ -2,7 +2,9 @@ package events
 
 import (
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -135,6 +137,55 @@ func (s AppSpec) validateRules(f *fields, p string) {
 			f.add(rp+".priority", "must be between %d and %d", -MaxRulePriority, MaxRulePriority)
 		}
 		r.Match.validate(f, rp+".match")
+		if r.Split != nil {
+			r.Split.validate(f, rp+".split", r.Target)
+		}
+	}
+}
+
+// CheckSplitPercent checks the share of a split: more than 0 and less than
+// 100, in steps of 0.01.
+func CheckSplitPercent(p float64) error {
+	if !(p > 0 && p < 100) {
+		return fmt.Errorf("must be more than 0 and less than 100")
+	}
+	c := p * 100
+	if math.Abs(c-math.Round(c)) > 1e-6 {
+		return fmt.Errorf("must have at most two decimals")
+	}
+	if r := math.Round(c); r < 1 || r > 9999 {
+		return fmt.Errorf("must be between 0.01 and 99.99")
+	}
+	return nil
+}
+
+// SplitPercentString is the share of a split as NGINX's split_clients
+// reads it, without the '%': at most two decimals, no exponent.
+func SplitPercentString(p float64) string {
+	return strconv.FormatFloat(math.Round(p*100)/100, 'f', -1, 64)
+}
+
+// validate checks a rule's split; ruleTarget is the rule's target ("" for
+// the app itself, whose name the spec does not hold: a split to the app
+// itself then only wastes a map).
+func (sp Split) validate(f *fields, p, ruleTarget string) {
+	if err := CheckName(sp.Target); err != nil {
+		f.check(p+".target", err)
+	} else if ruleTarget != "" && sp.Target == ruleTarget {
+		f.add(p+".target", "is the rule's own target")
+	}
+	f.check(p+".percent", CheckSplitPercent(sp.Percent))
+	if st := sp.Sticky; st != nil {
+		switch {
+		case (st.Cookie == "") == (st.Header == ""):
+			f.add(p+".sticky", "must name exactly one of cookie or header")
+		case st.Cookie != "":
+			if !cookieNameRE.MatchString(st.Cookie) {
+				f.add(p+".sticky.cookie", "must be 1-64 letters, digits, '_' or '-'")
+			}
+		default:
+			f.check(p+".sticky.header", CheckHeaderName(st.Header))
+		}
 	}
 }
 

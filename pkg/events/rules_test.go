@@ -3,6 +3,7 @@ package events_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -65,6 +66,46 @@ func TestRuleValidation(t *testing.T) {
 		{"header regex", with(func(r *events.Rule) {
 			r.Match.Headers = []events.HeaderMatch{{Name: "X-A", Type: "regex", Value: "a{"}}
 		}), "spec.rules[0].match.headers[0].value"},
+		{"split", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 20} }), ""},
+		{"split fractional", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 0.29} }), ""},
+		{"split 99.99", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 99.99} }), ""},
+		{"split sticky cookie", with(func(r *events.Rule) {
+			r.Target = "stable"
+			r.Split = &events.Split{Target: "canary", Percent: 5, Sticky: &events.Sticky{Cookie: "my-session_1"}}
+		}), ""},
+		{"split sticky header", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 50, Sticky: &events.Sticky{Header: "X-User-Id"}}
+		}), ""},
+		{"split no target", with(func(r *events.Rule) { r.Split = &events.Split{Percent: 20} }), "spec.rules[0].split.target"},
+		{"split bad target", with(func(r *events.Rule) { r.Split = &events.Split{Target: "a; proxy_pass x", Percent: 20} }), "spec.rules[0].split.target"},
+		{"split own target", with(func(r *events.Rule) {
+			r.Target = "api"
+			r.Split = &events.Split{Target: "api", Percent: 20}
+		}), "spec.rules[0].split.target"},
+		{"split zero", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary"} }), "spec.rules[0].split.percent"},
+		{"split negative", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: -5} }), "spec.rules[0].split.percent"},
+		{"split 100", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 100} }), "spec.rules[0].split.percent"},
+		{"split over 100", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 150} }), "spec.rules[0].split.percent"},
+		{"split three decimals", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 12.345} }), "spec.rules[0].split.percent"},
+		{"split tiny", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 1e-9} }), "spec.rules[0].split.percent"},
+		{"split almost 100", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 99.9999999999} }), "spec.rules[0].split.percent"},
+		{"split NaN", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: math.NaN()} }), "spec.rules[0].split.percent"},
+		{"split sticky empty", with(func(r *events.Rule) { r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{}} }), "spec.rules[0].split.sticky"},
+		{"split sticky both", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{Cookie: "a", Header: "X-A"}}
+		}), "spec.rules[0].split.sticky"},
+		{"split sticky cookie", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{Cookie: "a=b; c"}}
+		}), "spec.rules[0].split.sticky.cookie"},
+		{"split sticky cookie variable", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{Cookie: "$host"}}
+		}), "spec.rules[0].split.sticky.cookie"},
+		{"split sticky cookie long", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{Cookie: strings.Repeat("c", 65)}}
+		}), "spec.rules[0].split.sticky.cookie"},
+		{"split sticky header", with(func(r *events.Rule) {
+			r.Split = &events.Split{Target: "canary", Percent: 20, Sticky: &events.Sticky{Header: "X_A"}}
+		}), "spec.rules[0].split.sticky.header"},
 		{"9 headers", with(func(r *events.Rule) {
 			for i := range 9 {
 				r.Match.Headers = append(r.Match.Headers, events.HeaderMatch{Name: fmt.Sprintf("X-%d", i), Type: "exists"})
@@ -112,6 +153,17 @@ func TestCheckRegex(t *testing.T) {
 	} {
 		if err := events.CheckRegex(re); err == nil {
 			t.Errorf("%q accepted", re)
+		}
+	}
+}
+
+func TestSplitPercentString(t *testing.T) {
+	for p, want := range map[float64]string{20: "20", 0.29: "0.29", 12.5: "12.5", 99.99: "99.99", 0.01: "0.01", 33.3: "33.3"} {
+		if err := events.CheckSplitPercent(p); err != nil {
+			t.Errorf("%v rejected: %v", p, err)
+		}
+		if got := events.SplitPercentString(p); got != want {
+			t.Errorf("%v: %q, want %q", p, got, want)
 		}
 	}
 }

@@ -210,6 +210,9 @@ func TestAHostileRuleIsRefusedWith422NamingTheFieldAndNothingIsStored(t *testing
 		{"header regex", "  - id: x\n    match:\n      headers: [{name: X-A, type: regex, value: 'a{'}]\n", "spec.rules[0].match.headers[0].value"},
 		{"header value", "  - id: x\n    match:\n      headers: [{name: X-A, value: '$host'}]\n", "spec.rules[0].match.headers[0].value"},
 		{"target", "  - id: x\n    target: 'a; proxy_pass http://evil'\n", "spec.rules[0].target"},
+		{"split target", "  - id: x\n    split: {target: 'a; return 200', percent: 20}\n", "spec.rules[0].split.target"},
+		{"split percent", "  - id: x\n    split: {target: b, percent: 100}\n", "spec.rules[0].split.percent"},
+		{"split cookie", "  - id: x\n    split: {target: b, percent: 20, sticky: {cookie: 'a=1; $host'}}\n", "spec.rules[0].split.sticky.cookie"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			body := fmt.Sprintf("apiVersion: v1\nkind: App\nmetadata:\n  name: evil\nspec:\n  networking:\n    external_port: %d\n  rules:\n%s", port, c.rules)

@@ -18,15 +18,22 @@ func FuzzRender(f *testing.F) {
 			Domain: domain, MaxBodySize: size, Timeout: timeout, SSL: events.SSL{Enabled: ssl},
 			Headers: map[string]string{hname: hval},
 		}}, events.Instance{ID: "i1", IP: ip, Port: port})
-		cfg, err := Render([]events.RoutingState{s}, testOpts())
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "render") {
-				t.Fatalf("error without context: %v", err)
-			}
-			return
-		}
-		if err := checkParsed(cfg, []events.RoutingState{s}); err != nil {
-			t.Fatalf("accepted input rendered unsafely: %v\n%s", err, serialize(cfg))
-		}
+		renderChecked(t, s)
 	})
+}
+
+// renderChecked renders s: a refusal must carry context, and an accepted
+// state must parse back to only the intended directives.
+func renderChecked(t *testing.T, s events.RoutingState) {
+	t.Helper()
+	cfg, err := Render([]events.RoutingState{s}, testOpts())
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "render") {
+			t.Fatalf("error without context: %v", err)
+		}
+		return
+	}
+	if err := checkParsed(cfg, []events.RoutingState{s}); err != nil {
+		t.Fatalf("accepted input rendered unsafely: %v\n%s", err, serialize(cfg))
+	}
 }

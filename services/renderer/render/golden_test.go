@@ -78,6 +78,20 @@ func goldenCases() map[string][]events.RoutingState {
 		"rules_no_instances": {state("idle", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 5}, Rules: []events.Rule{
 			{ID: "beta", Target: "beta", Match: events.RuleMatch{PathType: events.MatchExact, Path: "/beta"}},
 		}})},
+		"rules_split": {
+			state("web", events.AppSpec{Networking: events.Networking{Domain: "web.example.com"}, Rules: []events.Rule{
+				{ID: "ab", Priority: 4, Match: events.RuleMatch{Path: "/shop/"}, Split: &events.Split{Target: "canary", Percent: 20}},
+				{ID: "cookie", Target: "stable", Priority: 3, Match: events.RuleMatch{Path: "/app/"},
+					Split: &events.Split{Target: "canary", Percent: 12.5, Sticky: &events.Sticky{Cookie: "session_id"}}},
+				{ID: "cookie-dash", Target: "stable", Priority: 2, Match: events.RuleMatch{PathType: events.MatchExact, Path: "/beta"},
+					Split: &events.Split{Target: "canary", Percent: 0.01, Sticky: &events.Sticky{Cookie: "my-session"}}},
+				{ID: "header", Priority: 1, Match: events.RuleMatch{Headers: []events.HeaderMatch{{Name: "X-Tenant", Type: events.MatchExists}}},
+					Split: &events.Split{Target: "ghost", Percent: 99.99, Sticky: &events.Sticky{Header: "X-User-Id"}}},
+				{ID: "off", Enabled: new(false), Split: &events.Split{Target: "canary", Percent: 50}},
+			}}, inst("w1", "10.0.0.1", 8080)),
+			state("canary", events.AppSpec{}, inst("c1", "10.0.3.1", 8080)),
+			state("stable", events.AppSpec{}, inst("s1", "10.0.4.1", 8080)),
+		},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
 			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
 	}

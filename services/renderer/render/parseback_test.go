@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	crossplane "github.com/nginxinc/nginx-go-crossplane"
@@ -36,7 +38,11 @@ var allowed = map[string]bool{
 	"limit_conn": true, "limit_conn_status": true,
 	"ssl_protocols": true, "ssl_prefer_server_ciphers": true, "ssl_session_cache": true,
 	"ssl_session_timeout": true, "ssl_session_tickets": true,
+	"split_clients": true,
 }
+
+// splitEntryRE is the share of a split_clients entry.
+var splitEntryRE = regexp.MustCompile(`^(\*|[1-9]?[0-9](\.[0-9]{1,2})?%)$`)
 
 // memFS serves a rendered config (plus version.conf) to crossplane.Parse.
 func memFS(cfg Config) (*crossplane.ParseOptions, string) {
@@ -88,6 +94,12 @@ func checkParsed(cfg Config, states []events.RoutingState) error {
 	for _, c := range payload.Config {
 		byFile[strings.TrimPrefix(c.File, "/cfg/")] = c.Parsed
 		if err := walk(c.Parsed, nil, func(d *crossplane.Directive, parent *crossplane.Directive) error {
+			if parent != nil && parent.Directive == "split_clients" {
+				if !splitEntryRE.MatchString(d.Directive) || len(d.Args) != 1 || !strings.HasPrefix(d.Args[0], "app_") || len(d.Block) != 0 {
+					return fmt.Errorf("%s:%d: unexpected split_clients entry %q %q", c.File, d.Line, d.Directive, d.Args)
+				}
+				return nil
+			}
 			if parent != nil && parent.Directive == "map" {
 				if isRuleMap(parent) {
 					return nil // checked entry by entry in checkRules
@@ -150,11 +162,12 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 	ups, servers := find(file, "upstream"), find(file, "server")
 	mapDirs := find(file, "map")
 	zones := len(find(file, "limit_req_zone")) + len(find(file, "limit_conn_zone"))
+	splits := len(find(file, "split_clients"))
 	wantServers := 1
 	if s.App.Spec.Networking.SSL.RedirectHTTP {
 		wantServers = 2
 	}
-	if len(servers) != wantServers || len(file) != len(ups)+len(mapDirs)+zones+wantServers {
+	if len(servers) != wantServers || len(file) != len(ups)+len(mapDirs)+zones+splits+wantServers {
 		return fmt.Errorf("want one server and at most one upstream, got %d top-level directives", len(file))
 	}
 	if len(s.Instances) == 0 {
@@ -273,7 +286,7 @@ func checkRules(file, srv crossplane.Directives, s events.RoutingState) error {
 		return errors.New("no traffic location")
 	}
 	if len(rules) == 0 {
-		if len(ruleMaps) != 0 {
+		if len(ruleMaps)+len(find(file, "split_clients")) != 0 {
 			return fmt.Errorf("%d rule maps without enabled rules", len(ruleMaps))
 		}
 		return nil
@@ -347,15 +360,80 @@ func checkRules(file, srv crossplane.Directives, s events.RoutingState) error {
 	if len(route.Block) != len(rules)+1 {
 		return fmt.Errorf("route map has %d entries, want %d", len(route.Block), len(rules)+1)
 	}
+	splits := 0
 	for i, r := range rules {
 		t := r.Target
 		if t == "" {
 			t = s.App.Metadata.Name
 		}
-		e := route.Block[i]
-		if nginxUnescape(e.Directive) != "~^"+strings.Repeat("0", i)+"1" || !slices.Equal(e.Args, []string{"app_" + t}) {
-			return fmt.Errorf("route entry %d: %s %q, want rule %s to app_%s", i, e.Directive, e.Args, r.ID, t)
+		value := "app_" + t
+		if r.Split != nil {
+			value = fmt.Sprintf("$orchestry_r%ds_%s", i, va)
+			if err := checkSplit(file, byVar, value, fmt.Sprintf("$orchestry_r%dk_%s", i, va), r.Split, t); err != nil {
+				return fmt.Errorf("rule %s: %w", r.ID, err)
+			}
+			splits++
 		}
+		e := route.Block[i]
+		if nginxUnescape(e.Directive) != "~^"+strings.Repeat("0", i)+"1" || !slices.Equal(e.Args, []string{value}) {
+			return fmt.Errorf("route entry %d: %s %q, want rule %s to %s", i, e.Directive, e.Args, r.ID, value)
+		}
+	}
+	if got := len(find(file, "split_clients")); got != splits {
+		return fmt.Errorf("%d split_clients, want %d", got, splits)
+	}
+	return nil
+}
+
+// checkSplit checks the split_clients block defining v: keyed on
+// $request_id, or on key when sticky (whose map must read the cookie or
+// header as intended), sending sp.Percent to the split target and the rest
+// to target.
+func checkSplit(file crossplane.Directives, byVar map[string]*crossplane.Directive, v, key string, sp *events.Split, target string) error {
+	var sc *crossplane.Directive
+	for _, d := range find(file, "split_clients") {
+		if len(d.Args) == 2 && d.Args[1] == v {
+			if sc != nil {
+				return fmt.Errorf("two split_clients for %s", v)
+			}
+			sc = d
+		}
+	}
+	if sc == nil {
+		return fmt.Errorf("no split_clients for %s", v)
+	}
+	wantKey := "$request_id"
+	if st := sp.Sticky; st != nil {
+		wantKey = key
+		m := byVar[key]
+		if m == nil {
+			return fmt.Errorf("no map for %s", key)
+		}
+		var src, k, kv, dv string
+		switch {
+		case st.Header != "":
+			src = "$http_" + strings.ReplaceAll(strings.ToLower(st.Header), "-", "_")
+			k, kv, dv = "", "$remote_addr", src
+		case strings.Contains(st.Cookie, "-"):
+			src = "$http_cookie"
+			k, kv, dv = "~(?:^|[; ])"+st.Cookie+"=([^;]+)", "$1", "$remote_addr"
+		default:
+			src = "$cookie_" + st.Cookie
+			k, kv, dv = "", "$remote_addr", src
+		}
+		if !slices.Equal(m.Args, []string{src, key}) || len(m.Block) != 2 ||
+			nginxUnescape(m.Block[0].Directive) != k || !slices.Equal(m.Block[0].Args, []string{kv}) ||
+			m.Block[1].Directive != "default" || !slices.Equal(m.Block[1].Args, []string{dv}) {
+			return fmt.Errorf("sticky map %s %q: entries %v", key, m.Args, m.Block)
+		}
+	}
+	if !slices.Equal(sc.Args, []string{wantKey, v}) {
+		return fmt.Errorf("split_clients args %q, want %q", sc.Args, []string{wantKey, v})
+	}
+	pct := strconv.FormatFloat(math.Round(sp.Percent*100)/100, 'f', -1, 64) + "%"
+	if len(sc.Block) != 2 || sc.Block[0].Directive != pct || !slices.Equal(sc.Block[0].Args, []string{"app_" + sp.Target}) ||
+		sc.Block[1].Directive != "*" || !slices.Equal(sc.Block[1].Args, []string{"app_" + target}) {
+		return fmt.Errorf("split_clients %s entries %v, want %s app_%s and * app_%s", v, sc.Block, pct, sp.Target, target)
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ import (
 //     header from $http_<name> to 0/1;
 //   - per rule with more than one condition, a map from the concatenated
 //     0/1 values to 1 when all are 1;
+//   - per rule with a split, a split_clients block choosing between the
+//     split target's upstream and the rule target's (see splitClients); the
+//     rule's route map entry then holds its variable, not an upstream name;
 //   - per app, the route map: its source concatenates the rules' 0/1 values
 //     in priority order (highest first, ties by id), and the key ^0…01 with
 //     i zeros selects rule i's upstream. The first 1 is the highest-priority
@@ -138,7 +141,15 @@ func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, 
 			target = a.name
 		}
 		targets = append(targets, target)
-		entries = append(entries, d("~^"+strings.Repeat("0", i)+"1", upstreamName(target)))
+		value := upstreamName(target)
+		if sp := r.Split; sp != nil {
+			split, extra := splitClients(prefix, va, sp, target)
+			maps = append(maps, extra...)
+			maps = append(maps, split)
+			targets = append(targets, sp.Target)
+			value = split.Args[1]
+		}
+		entries = append(entries, d("~^"+strings.Repeat("0", i)+"1", value))
 		switch len(bits) {
 		case 0:
 			// Matches every request: later rules can never win.
@@ -180,6 +191,45 @@ func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, 
 		maps = append(maps, blk("map", []string{route, down}, append(live, d("default", "1"))...))
 	}
 	return maps, route, down
+}
+
+// splitClients returns the split_clients block of rule i's split (prefix
+// is "$orchestry_r<i>"), whose variable holds the upstream of the variant
+// chosen for the request, and the map defining its key when sticky.
+//
+// A split without sticky is keyed on $request_id, so every request is
+// placed on its own. A sticky split is keyed on the named cookie or header
+// or, when the request lacks it or it is empty, on the client address: a
+// client keeps its variant as long as it sends the same value (or, without
+// one, comes from the same address). split_clients hashes the key with
+// MurmurHash2, so shares hold over many distinct keys; every sticky split
+// with the same key and percent places a client alike.
+func splitClients(prefix, va string, sp *events.Split, target string) (*crossplane.Directive, crossplane.Directives) {
+	key := "$request_id"
+	var extra crossplane.Directives
+	if st := sp.Sticky; st != nil {
+		key = prefix + "k_" + va
+		switch {
+		case st.Header != "":
+			v := headerVariable(st.Header)
+			extra = append(extra, blk("map", []string{v, key}, d("", "$remote_addr"), d("default", v)))
+		case strings.Contains(st.Cookie, "-"):
+			// As in hashKeyVariable: $cookie_<name> cannot hold a '-', so
+			// the value is taken from the Cookie header. The name holds
+			// only letters, digits, '_' and '-', all literal in a regex.
+			extra = append(extra, blk("map", []string{"$http_cookie", key},
+				d(cookieRegexPrefix+st.Cookie+"=([^;]+)", "$1"),
+				d("default", "$remote_addr"),
+			))
+		default:
+			v := "$cookie_" + st.Cookie
+			extra = append(extra, blk("map", []string{v, key}, d("", "$remote_addr"), d("default", v)))
+		}
+	}
+	return blk("split_clients", []string{key, prefix + "s_" + va},
+		d(events.SplitPercentString(sp.Percent)+"%", upstreamName(sp.Target)),
+		d("*", upstreamName(target)),
+	), extra
 }
 
 // mapBuilder writes a top-level map block of an app file, quoting every key

@@ -61,6 +61,12 @@ func TestRenderRefusesHostileRules(t *testing.T) {
 		{"header name", "spec.rules[0].match.headers[0].name", events.Rule{ID: "a", Match: events.RuleMatch{Headers: []events.HeaderMatch{{Name: "X;ssl_engine", Type: "exists"}}}}},
 		{"target", "spec.rules[0].target", events.Rule{ID: "a", Target: "x; proxy_pass http://evil"}},
 		{"id", "spec.rules[0].id", events.Rule{ID: "a_b"}},
+		{"split target", "spec.rules[0].split.target", events.Rule{ID: "a", Split: &events.Split{Target: "x; return 200", Percent: 5}}},
+		{"split percent", "spec.rules[0].split.percent", events.Rule{ID: "a", Split: &events.Split{Target: "b", Percent: 100}}},
+		{"split cookie", "spec.rules[0].split.sticky.cookie", events.Rule{ID: "a", Split: &events.Split{Target: "b", Percent: 5,
+			Sticky: &events.Sticky{Cookie: "a=([^;]+)\" 1; default \"$host"}}}},
+		{"split header", "spec.rules[0].split.sticky.header", events.Rule{ID: "a", Split: &events.Split{Target: "b", Percent: 5,
+			Sticky: &events.Sticky{Header: "X-A $host"}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := state("web", events.AppSpec{Rules: []events.Rule{c.rule}}, inst("i1", "10.0.0.1", 8080))
@@ -84,17 +90,51 @@ func FuzzRenderRules(f *testing.F) {
 				Headers: []events.HeaderMatch{{Name: hname, Type: htype, Value: hval}}}},
 			{ID: "r2", Match: events.RuleMatch{PathType: pathType, Path: path}},
 		}}, events.Instance{ID: "i1", IP: "10.0.0.1", Port: 80})
-		cfg, err := Render([]events.RoutingState{s}, testOpts())
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "render") {
-				t.Fatalf("error without context: %v", err)
-			}
-			return
-		}
-		if err := checkParsed(cfg, []events.RoutingState{s}); err != nil {
-			t.Fatalf("accepted input rendered unsafely: %v\n%s", err, serialize(cfg))
-		}
+		renderChecked(t, s)
 	})
+}
+
+func FuzzRenderSplit(f *testing.F) {
+	f.Add("canary", 20.0, "", "", "")
+	f.Add("canary", 12.5, "my-session", "", "web")
+	f.Add("b; return 200", 0.001, "a=1\"; x", "X-A", "")
+	f.Add("b", 99.99, "", "X-User;}", "b")
+	f.Add("b", 100.0, "$host", "", "a\n}")
+	f.Fuzz(func(t *testing.T, target string, percent float64, cookie, header, ruleTarget string) {
+		sp := &events.Split{Target: target, Percent: percent}
+		if cookie != "" || header != "" {
+			sp.Sticky = &events.Sticky{Cookie: cookie, Header: header}
+		}
+		s := state("fz", events.AppSpec{Rules: []events.Rule{
+			{ID: "r1", Target: ruleTarget, Match: events.RuleMatch{Path: "/a"}, Split: sp},
+			{ID: "r2", Split: sp},
+		}}, events.Instance{ID: "i1", IP: "10.0.0.1", Port: 80})
+		renderChecked(t, s)
+	})
+}
+
+// TestSplitsPassNginx runs nginx -t over splits of every shape and share
+// step, several in one app.
+func TestSplitsPassNginx(t *testing.T) {
+	var rules []events.Rule
+	for i, p := range []float64{0.01, 0.1, 1, 12.34, 33.3, 50, 99, 99.99} {
+		stickies := []*events.Sticky{nil, {Cookie: "sid"}, {Cookie: "my-sid_2"}, {Header: "X-User-Id"}}
+		rules = append(rules, events.Rule{ID: fmt.Sprintf("s%d", i), Target: "b", Priority: -i,
+			Match: events.RuleMatch{Path: fmt.Sprintf("/s%d", i)}, Split: &events.Split{Target: "c", Percent: p, Sticky: stickies[i%len(stickies)]}})
+	}
+	states := []events.RoutingState{
+		state("a", events.AppSpec{Rules: rules}, inst("i", "10.0.0.1", 80)),
+		state("b", events.AppSpec{}, inst("i", "10.0.0.2", 80)),
+		state("c", events.AppSpec{}, inst("i", "10.0.0.3", 80)),
+	}
+	cfg, err := Render(states, testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkParsed(cfg, states); err != nil {
+		t.Fatal(err)
+	}
+	nginxTest(t, states, "")
 }
 
 // TestAcceptedRegexesCompileInNginx is a differential check of the regex
