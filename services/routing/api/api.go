@@ -94,6 +94,10 @@ func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) htt
 	mux.HandleFunc("POST /v1/apps/{name}/instances", s.postInstance)
 	mux.HandleFunc("DELETE /v1/apps/{name}/instances/{id}", s.deleteInstance)
 	mux.HandleFunc("GET /v1/apps/{name}/metrics", s.getMetrics)
+	mux.HandleFunc("GET /v1/apps/{name}/routes", s.listRoutes)
+	mux.HandleFunc("GET /v1/apps/{name}/routes/{id}", s.getRoute)
+	mux.HandleFunc("PUT /v1/apps/{name}/routes/{id}", s.putRoute)
+	mux.HandleFunc("DELETE /v1/apps/{name}/routes/{id}", s.deleteRoute)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
@@ -153,7 +157,7 @@ func writeError(w http.ResponseWriter, code int, errCode, msg string, details []
 // writeStoreError maps store errors to responses.
 func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInstanceNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInstanceNotFound), errors.Is(err, store.ErrRuleNotFound):
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error(), nil)
 	case errors.Is(err, store.ErrAddressTaken):
 		writeError(w, http.StatusConflict, CodeConflict, err.Error(), []events.FieldError{

@@ -297,3 +297,67 @@ func TestConcurrentInstancePosts(t *testing.T) {
 		t.Fatalf("stored %d instances, want %d", len(iv.Instances), n)
 	}
 }
+
+func TestRoutes(t *testing.T) {
+	e := setup(t)
+	if code := e.do("PUT", "/v1/apps/shop", "", appYAML("shop", "shop.example.com", 0), nil); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	revBefore := func() uint64 {
+		entry, err := e.kv.Get(context.Background(), "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return entry.Revision()
+	}
+	steps := []struct {
+		name, method, path, body string
+		code                     int
+		fields                   []string // for 422
+		stored                   bool     // a successful write changes the KV
+	}{
+		{"add", "PUT", "/v1/apps/shop/routes/api", `{"match":{"path":"/api"},"priority":5}`, http.StatusCreated, nil, true},
+		{"replace", "PUT", "/v1/apps/shop/routes/api", `{"id":"api","match":{"path_type":"exact","path":"/api"}}`, http.StatusOK, nil, true},
+		{"second", "PUT", "/v1/apps/shop/routes/beta", `{"match":{"headers":[{"name":"X-Beta","type":"exists"}]}}`, http.StatusCreated, nil, true},
+		{"id mismatch", "PUT", "/v1/apps/shop/routes/api", `{"id":"other"}`, http.StatusUnprocessableEntity, []string{"id"}, false},
+		{"unknown field", "PUT", "/v1/apps/shop/routes/api", `{"match":{"pth":"/x"}}`, http.StatusUnprocessableEntity, []string{"match.pth"}, false},
+		{"wrong type", "PUT", "/v1/apps/shop/routes/api", `{"priority":"high"}`, http.StatusUnprocessableEntity, []string{"priority"}, false},
+		{"hostile path", "PUT", "/v1/apps/shop/routes/evil", `{"match":{"path":"/a;} server {"}}`, http.StatusUnprocessableEntity, []string{"spec.rules[2].match.path"}, false},
+		{"bad id", "PUT", "/v1/apps/shop/routes/Bad_Id", `{}`, http.StatusUnprocessableEntity, []string{"spec.rules[2].id"}, false},
+		{"not JSON", "PUT", "/v1/apps/shop/routes/api", `{`, http.StatusBadRequest, nil, false},
+		{"unknown app", "PUT", "/v1/apps/nope/routes/api", `{}`, http.StatusNotFound, nil, false},
+		{"delete absent", "DELETE", "/v1/apps/shop/routes/zzz", ``, http.StatusNotFound, nil, false},
+		{"delete", "DELETE", "/v1/apps/shop/routes/beta", ``, http.StatusNoContent, nil, true},
+	}
+	for _, s := range steps {
+		before := revBefore()
+		var eb api.ErrorBody
+		code := e.do(s.method, s.path, "application/json", s.body, &eb)
+		if code != s.code {
+			t.Fatalf("%s: %d %+v, want %d", s.name, code, eb, s.code)
+		}
+		if s.fields != nil {
+			got := make([]string, len(eb.Details))
+			for i, d := range eb.Details {
+				got[i] = d.Field
+			}
+			if strings.Join(got, ",") != strings.Join(s.fields, ",") {
+				t.Errorf("%s: fields %v, want %v", s.name, got, s.fields)
+			}
+		}
+		if changed := revBefore() != before; changed != s.stored {
+			t.Errorf("%s: KV changed = %v, want %v", s.name, changed, s.stored)
+		}
+	}
+	var rv api.RoutesView
+	if code := e.do("GET", "/v1/apps/shop/routes", "", "", &rv); code != http.StatusOK || len(rv.Routes) != 1 || rv.Routes[0].ID != "api" || rv.Routes[0].Match.PathType != "exact" {
+		t.Fatalf("list: %d %+v", code, rv)
+	}
+	var one events.Rule
+	if code := e.do("GET", "/v1/apps/shop/routes/api", "", "", &one); code != http.StatusOK || one.Match.Path != "/api" {
+		t.Fatalf("get: %d %+v", code, one)
+	}
+	if code := e.do("GET", "/v1/apps/shop/routes/beta", "", "", nil); code != http.StatusNotFound {
+		t.Fatalf("get deleted: %d", code)
+	}
+}

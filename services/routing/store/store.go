@@ -26,6 +26,8 @@ var (
 	ErrNotFound = errors.New("app not found")
 	// ErrInstanceNotFound: the app has no instance with that id.
 	ErrInstanceNotFound = errors.New("instance not found")
+	// ErrRuleNotFound: the app has no routing rule with that id.
+	ErrRuleNotFound = errors.New("routing rule not found")
 	// ErrAddressTaken: another app already serves the same port and domain.
 	ErrAddressTaken = errors.New("external port and domain already used by another app")
 	// ErrContention: the compare-and-set kept failing.
@@ -212,6 +214,44 @@ func (s *Store) RemoveInstance(ctx context.Context, app, id string) (uint64, err
 			return fmt.Errorf("store %s: instance %s: %w", app, id, ErrInstanceNotFound)
 		}
 		rec.Instances = slices.Delete(rec.Instances, i, i+1)
+		return nil
+	})
+}
+
+// PutRule adds the routing rule to the app, or replaces the one with the
+// same id, after checking the app with its new rules: an invalid result is
+// returned as the events.ValidationError and nothing is written. created
+// reports whether the id was new.
+func (s *Store) PutRule(ctx context.Context, app string, rule events.Rule) (rev uint64, created bool, err error) {
+	rev, err = s.mutate(ctx, app, func(rec *events.AppRecord) error {
+		rules := slices.Clone(rec.App.Spec.Rules)
+		i := slices.IndexFunc(rules, func(x events.Rule) bool { return x.ID == rule.ID })
+		created = i < 0
+		if created {
+			rules = append(rules, rule)
+		} else {
+			rules[i] = rule
+		}
+		next := rec.App
+		next.Spec.Rules = rules
+		if err := next.Validate(); err != nil {
+			return err
+		}
+		rec.App = next
+		return nil
+	})
+	return rev, created, err
+}
+
+// RemoveRule removes the routing rule with id from the app, or returns
+// ErrNotFound or ErrRuleNotFound.
+func (s *Store) RemoveRule(ctx context.Context, app, id string) (uint64, error) {
+	return s.mutate(ctx, app, func(rec *events.AppRecord) error {
+		i := slices.IndexFunc(rec.App.Spec.Rules, func(x events.Rule) bool { return x.ID == id })
+		if i < 0 {
+			return fmt.Errorf("store %s: rule %s: %w", app, id, ErrRuleNotFound)
+		}
+		rec.App.Spec.Rules = slices.Delete(slices.Clone(rec.App.Spec.Rules), i, i+1)
 		return nil
 	})
 }
