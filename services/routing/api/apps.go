@@ -232,19 +232,9 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 // events.ValidationError naming each field; a body that is not a JSON
 // object is a plain error.
 func DecodeInstance(body []byte) (events.Instance, error) {
-	var tree any
-	if err := json.Unmarshal(body, &tree); err != nil {
-		return events.Instance{}, fmt.Errorf("body is not JSON: %w", err)
-	}
-	if _, ok := tree.(map[string]any); !ok {
-		return events.Instance{}, errors.New("body must be a JSON object")
-	}
-	if ve := spec.Mismatches(tree, events.Instance{}); len(ve) > 0 {
-		return events.Instance{}, ve
-	}
-	var in events.Instance
-	if fe := spec.StrictDecode(tree, &in); fe != nil {
-		return events.Instance{}, events.ValidationError{*fe}
+	in, _, err := decodeObject[events.Instance](body)
+	if err != nil {
+		return events.Instance{}, err
 	}
 	if err := in.Validate(); err != nil {
 		var ve events.ValidationError
@@ -254,4 +244,27 @@ func DecodeInstance(body []byte) (events.Instance, error) {
 		return events.Instance{}, fmt.Errorf("validate instance: %w", err)
 	}
 	return in, nil
+}
+
+// decodeObject reads a T from a JSON object strictly: unknown and mistyped
+// fields are an events.ValidationError naming each by path; a body that is
+// not a JSON object is a plain error. It also returns the object itself.
+func decodeObject[T any](body []byte) (T, map[string]any, error) {
+	var zero T
+	var tree any
+	if err := json.Unmarshal(body, &tree); err != nil {
+		return zero, nil, fmt.Errorf("body is not JSON: %w", err)
+	}
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		return zero, nil, errors.New("body must be a JSON object")
+	}
+	if ve := spec.Mismatches(tree, zero); len(ve) > 0 {
+		return zero, nil, ve
+	}
+	var out T
+	if fe := spec.StrictDecode(tree, &out); fe != nil {
+		return zero, nil, events.ValidationError{*fe}
+	}
+	return out, obj, nil
 }

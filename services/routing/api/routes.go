@@ -1,14 +1,12 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 
 	"github.com/orchestry/orchestry/pkg/events"
-	"github.com/orchestry/orchestry/services/routing/spec"
 	"github.com/orchestry/orchestry/services/routing/store"
 )
 
@@ -103,23 +101,12 @@ func (s *server) deleteRoute(w http.ResponseWriter, r *http.Request) {
 // decodeRule reads a rule strictly from JSON, naming unknown and mistyped
 // fields; id comes from the URL.
 func decodeRule(body []byte, id string) (events.Rule, error) {
-	var tree any
-	if err := json.Unmarshal(body, &tree); err != nil {
-		return events.Rule{}, fmt.Errorf("body is not JSON: %w", err)
-	}
-	obj, ok := tree.(map[string]any)
-	if !ok {
-		return events.Rule{}, errors.New("body must be a JSON object")
-	}
-	if ve := spec.Mismatches(tree, events.Rule{}); len(ve) > 0 {
-		return events.Rule{}, ve
+	rule, obj, err := decodeObject[events.Rule](body)
+	if err != nil {
+		return events.Rule{}, err
 	}
 	if got, ok := obj["id"]; ok && got != id {
 		return events.Rule{}, events.ValidationError{{Field: "id", Reason: fmt.Sprintf("must equal the id in the URL (%q)", id)}}
-	}
-	var rule events.Rule
-	if fe := spec.StrictDecode(tree, &rule); fe != nil {
-		return events.Rule{}, events.ValidationError{*fe}
 	}
 	rule.ID = id
 	return rule, nil
