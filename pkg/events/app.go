@@ -1,5 +1,7 @@
 package events
 
+import "time"
+
 // App is the traffic-relevant part of an Orchestry app spec. Its JSON shape is
 // the same as the matching part of Orchestry's app.yml (metadata, top-level
 // healthCheck, spec.networking and the load-balancing fields), so field paths
@@ -235,7 +237,15 @@ type Instance struct {
 	// the health service stops probing it and reports it draining.
 	// Registering it again without the flag brings it back through its
 	// health check; deregistering it removes it.
-	Draining      bool    `json:"draining,omitempty"`
-	CPUPercent    float64 `json:"cpu_percent,omitempty"`
-	MemoryPercent float64 `json:"memory_percent,omitempty"`
+	Draining bool `json:"draining,omitempty"`
+	// LoadBand is set by routing from instance.stats reports: 1 (light) to
+	// 4 (saturated), from the larger of CPU and memory use, with hysteresis
+	// and a minimum interval between changes; 0 when it never reported. The
+	// renderer weighs an instance by it when any instance of the app has
+	// one.
+	LoadBand int `json:"load_band,omitempty"`
+	// LoadBandSince is when LoadBand last changed.
+	LoadBandSince time.Time `json:"load_band_since,omitzero"`
+	CPUPercent    float64   `json:"cpu_percent,omitempty"`
+	MemoryPercent float64   `json:"memory_percent,omitempty"`
 }

@@ -338,7 +338,13 @@ func (in Instance) validate(f *fields, p string) {
 	if in.MemoryPercent < 0 || in.MemoryPercent > 100 {
 		f.add(p+"memory_percent", "must be between 0 and 100")
 	}
+	if in.LoadBand < 0 || in.LoadBand > MaxLoadBand {
+		f.add(p+"load_band", "must be between 0 (no report) and %d", MaxLoadBand)
+	}
 }
+
+// MaxLoadBand is the most loaded band of Instance.LoadBand.
+const MaxLoadBand = 4
 
 // safePath shortens and defuses a user-chosen key before it is echoed in an
 // error path.

@@ -23,6 +23,7 @@ import (
 	"github.com/orchestry/orchestry/services/routing/api"
 	"github.com/orchestry/orchestry/services/routing/healthview"
 	"github.com/orchestry/orchestry/services/routing/intake"
+	"github.com/orchestry/orchestry/services/routing/load"
 	"github.com/orchestry/orchestry/services/routing/outbox"
 	"github.com/orchestry/orchestry/services/routing/status"
 	"github.com/orchestry/orchestry/services/routing/store"
@@ -40,6 +41,9 @@ type Config struct {
 	MaxBodyBytes int64 `env:"ORCHESTRY_API_MAX_BODY_BYTES" envDefault:"1048576"`
 	// ShutdownTimeout bounds the graceful shutdown of the API.
 	ShutdownTimeout time.Duration `env:"ORCHESTRY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// LoadInterval is the least time between two changes of an instance's
+	// load band (from instance.stats reports).
+	LoadInterval time.Duration `env:"ORCHESTRY_LOAD_BAND_INTERVAL" envDefault:"30s"`
 }
 
 // Service is one routing replica.
@@ -115,6 +119,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	parts := map[string]func(context.Context) error{
 		"outbox":  func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
 		"intake":  intake.New(js, st, s.log).Run,
+		"load":    load.New(js, st, s.cfg.LoadInterval, s.log).Run,
 		"status":  func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
 		"health":  func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
 		"traffic": func(ctx context.Context) error { return trafficView.Run(ctx, js, s.log) },

@@ -98,9 +98,13 @@ func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
 	}
 	// NGINX needs a primary: when every instance is a backup, none is.
 	primary := slices.ContainsFunc(a.instances, func(in events.Instance) bool { return !in.Backup })
+	loaded := slices.ContainsFunc(a.instances, func(in events.Instance) bool { return in.LoadBand > 0 })
 	for _, in := range a.instances {
 		s := newServer(in)
 		s.backup = s.backup && primary
+		if loaded {
+			s.weight *= loadFactor(in.LoadBand)
+		}
 		body = append(body, s.directive(a.spec.LBMethod))
 	}
 	body = append(body,
@@ -315,4 +319,14 @@ func retries(r *events.Retries) crossplane.Directives {
 		out = append(out, d("proxy_next_upstream_timeout", duration(t)))
 	}
 	return out
+}
+
+// loadFactor multiplies an instance's weight by its load band, in an app
+// where some instance reported its load: band 1 (light) weighs 4 times band
+// 4 (saturated). An instance without a report counts as light.
+func loadFactor(band int) int {
+	if band <= 0 {
+		band = 1
+	}
+	return events.MaxLoadBand + 1 - band
 }

@@ -218,6 +218,32 @@ func (s *Store) RemoveInstance(ctx context.Context, app, id string) (uint64, err
 	})
 }
 
+// UpdateInstance applies fn to the instance id of app and writes the
+// record back when fn reports a change; nothing is written otherwise.
+func (s *Store) UpdateInstance(ctx context.Context, app, id string, fn func(*events.Instance) bool) (changed bool, err error) {
+	_, err = s.mutate(ctx, app, func(rec *events.AppRecord) error {
+		i := slices.IndexFunc(rec.Instances, func(x events.Instance) bool { return x.ID == id })
+		if i < 0 {
+			return fmt.Errorf("store %s: instance %s: %w", app, id, ErrInstanceNotFound)
+		}
+		in := rec.Instances[i]
+		changed = fn(&in)
+		if !changed {
+			return errUnchanged
+		}
+		rec.Instances = slices.Clone(rec.Instances)
+		rec.Instances[i] = in
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
+	return changed, err
+}
+
+// errUnchanged stops a mutate without writing.
+var errUnchanged = errors.New("unchanged")
+
 // PutRule adds the routing rule to the app, or replaces the one with the
 // same id, after checking the app with its new rules: an invalid result is
 // returned as the events.ValidationError and nothing is written. created
