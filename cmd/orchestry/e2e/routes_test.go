@@ -9,11 +9,20 @@ import (
 	"time"
 )
 
-// route sends one request for path (with header) to port and returns the
-// answering instance, or "status:N" for a non-200 answer.
+// route sends one request for path (with header) to port on a fresh
+// connection and returns the answering instance, or "status:N" for a
+// non-200 answer.
 func route(t testing.TB, port int, path string, header map[string]string) string {
 	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	return routeWith(t, freshConns, port, path, header)
+}
+
+// freshConns opens a new connection for every request.
+var freshConns = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// routeWith is route on client's connections.
+func routeWith(t testing.TB, client *http.Client, port int, path string, header map[string]string) string {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
 	if err != nil {
 		t.Fatal(err)

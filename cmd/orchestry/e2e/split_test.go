@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -27,23 +26,7 @@ func newSplitClient(t *testing.T, port int) *splitClient {
 // "error:…".
 func (c *splitClient) get(path string, header map[string]string) string {
 	c.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", c.port, path), nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return "error:" + err.Error()
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Sprintf("status:%d", resp.StatusCode)
-	}
-	return resp.Header.Get("X-Instance")
+	return routeWith(c.t, c.client, c.port, path, header)
 }
 
 // waitAnswers polls path (at most 15s) until each of want has answered,

@@ -358,24 +358,13 @@ func (s *stack) publishRaw(subject, typ, data string) {
 }
 
 // hits sends n requests to port (a fresh connection each) and counts the
-// answering instance per X-Instance; any failure is counted under "error:".
+// answering instance per X-Instance, a non-200 answer as "status:N" and a
+// failure as "error:...", as route does.
 func hits(t testing.TB, port, n int) map[string]int {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	out := map[string]int{}
 	for range n {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err != nil {
-			out["error:"+err.Error()]++
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			out[fmt.Sprintf("status:%d", resp.StatusCode)]++
-			continue
-		}
-		out[resp.Header.Get("X-Instance")]++
+		out[route(t, port, "/", nil)]++
 	}
 	return out
 }
