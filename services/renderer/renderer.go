@@ -77,6 +77,7 @@ type Service struct {
 	sup     *nginx.Supervisor
 	applier *apply.Applier
 	certDir string
+	certs   tlsfiles.Checker // only the render loop uses it
 	kick    chan struct{}
 }
 
@@ -340,13 +341,13 @@ func (s *Service) checkCertificates(apps []events.RoutingState) ([]events.Routin
 			out = append(out, a)
 			continue
 		}
-		err := tlsfiles.Check(s.certDir, n.Domain, now)
+		err := s.certs.Check(s.certDir, n.Domain, now)
 		if err != nil && s.cfg.SelfSigned {
 			if werr := tlsfiles.WriteSelfSigned(s.certDir, n.Domain, now); werr != nil {
 				err = werr
 			} else {
 				s.log.Warn().Str("app", a.App.Metadata.Name).Str("domain", n.Domain).Msg("self-signed certificate created (ORCHESTRY_RENDER_SELF_SIGNED)")
-				err = tlsfiles.Check(s.certDir, n.Domain, now)
+				err = s.certs.Check(s.certDir, n.Domain, now)
 			}
 		}
 		if err != nil {

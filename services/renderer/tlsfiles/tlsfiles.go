@@ -51,6 +51,65 @@ func Check(dir, domain string, now time.Time) error {
 	return nil
 }
 
+// Checker runs Check, remembering each pair's result until one of its
+// files changes (by size or modification time) or, for a good pair, until
+// its validity ends: a render cycle with many TLS apps stats their files
+// instead of parsing them again. It is not safe for concurrent use.
+type Checker struct {
+	seen map[string]checked
+}
+
+type checked struct {
+	crt, key os.FileInfo
+	until    time.Time // a good pair's NotAfter; zero for a failed check
+	err      error
+}
+
+// Check is Check(dir, domain, now), from memory when the files are the
+// ones checked before.
+func (c *Checker) Check(dir, domain string, now time.Time) error {
+	crt, cerr := os.Stat(CertFile(dir, domain))
+	key, kerr := os.Stat(KeyFile(dir, domain))
+	if cerr != nil || kerr != nil {
+		return Check(dir, domain, now) // says which file is missing
+	}
+	path := filepath.Join(dir, domain)
+	if prev, ok := c.seen[path]; ok && same(prev.crt, crt) && same(prev.key, key) &&
+		(prev.err != nil || now.Before(prev.until)) {
+		return prev.err
+	}
+	err := Check(dir, domain, now)
+	entry := checked{crt: crt, key: key, err: err}
+	if err == nil {
+		entry.until = notAfter(dir, domain)
+	}
+	if c.seen == nil {
+		c.seen = map[string]checked{}
+	}
+	c.seen[path] = entry
+	return err
+}
+
+func same(a, b os.FileInfo) bool { return a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) }
+
+// notAfter is the end of validity of domain's certificate (zero when it
+// cannot be read: then the next Check parses again).
+func notAfter(dir, domain string) time.Time {
+	b, err := os.ReadFile(CertFile(dir, domain))
+	if err != nil {
+		return time.Time{}
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return time.Time{}
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return time.Time{}
+	}
+	return leaf.NotAfter
+}
+
 // SelfSignedLifetime is how long a development certificate is valid.
 const SelfSignedLifetime = 90 * 24 * time.Hour
 

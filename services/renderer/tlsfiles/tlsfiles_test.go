@@ -58,3 +58,62 @@ func TestCheckAndWriteSelfSigned(t *testing.T) {
 		t.Error("a mismatched key passed")
 	}
 }
+
+func TestCheckerRemembersUntilAFileChanges(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var c Checker
+	if err := c.Check(dir, "a.example.test", now); err == nil {
+		t.Fatal("missing files passed")
+	}
+	if err := WriteSelfSigned(dir, "a.example.test", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(dir, "a.example.test", now); err != nil {
+		t.Fatalf("new pair: %v", err)
+	}
+	// Same size and time: remembered. Garbage of the same length with the
+	// old time fails Check, but not the Checker.
+	crt := CertFile(dir, "a.example.test")
+	fi, err := os.Stat(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(crt)
+	if err := os.WriteFile(crt, make([]byte, fi.Size()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(crt, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if Check(dir, "a.example.test", now) == nil {
+		t.Fatal("garbage passed Check")
+	}
+	if err := c.Check(dir, "a.example.test", now); err != nil {
+		t.Fatalf("unchanged pair checked again: %v", err)
+	}
+	if err := os.WriteFile(crt, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(crt, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	// Past its validity the remembered result does not hold.
+	if err := c.Check(dir, "a.example.test", now.Add(SelfSignedLifetime+time.Hour)); err == nil {
+		t.Fatal("an expired pair passed from memory")
+	}
+	// A changed certificate file is checked again: a pair for another name
+	// written over it fails.
+	if err := WriteSelfSigned(dir, "b.example.test", now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(CertFile(dir, "b.example.test"))
+	if err := os.WriteFile(CertFile(dir, "a.example.test"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	_ = os.Chtimes(CertFile(dir, "a.example.test"), later, later)
+	if err := c.Check(dir, "a.example.test", now); err == nil {
+		t.Fatal("a replaced certificate was not checked again")
+	}
+}
