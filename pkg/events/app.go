@@ -62,6 +62,27 @@ type Rule struct {
 	// Split sends a share of the matching requests to another app (A/B
 	// tests and canaries); nil sends them all to Target.
 	Split *Split `json:"split,omitempty"`
+
+	// The settings below apply to the requests the rule routes; each one
+	// left unset is the app's.
+
+	// RateLimit bounds the request rate of each client address on this
+	// rule's requests, in addition to the app's own limit.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// Headers are response headers added to this rule's responses, after
+	// the app's: a name set in both takes the rule's value (at most 64).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Timeout is the upstream read and send timeout in seconds (0-3600).
+	Timeout float64 `json:"timeout,omitempty"`
+	// MaxBodySize is the largest request body, an NGINX size like the
+	// app's.
+	MaxBodySize string `json:"max_body_size,omitempty"`
+}
+
+// HasSettings reports whether the rule sets any of its own request
+// settings (rate limit, headers, timeout or body size).
+func (r Rule) HasSettings() bool {
+	return r.RateLimit != nil || len(r.Headers) > 0 || r.Timeout != 0 || r.MaxBodySize != ""
 }
 
 // Split is a weighted split of a rule's requests: Percent of them go to

@@ -140,6 +140,10 @@ func (s AppSpec) validateRules(f *fields, p string) {
 		if r.Split != nil {
 			r.Split.validate(f, rp+".split", r.Target)
 		}
+		if r.RateLimit != nil {
+			r.RateLimit.validate(f, rp+".rate_limit")
+		}
+		validateRequestSettings(f, rp, r.MaxBodySize, r.Timeout, r.Headers)
 	}
 }
 

@@ -35,6 +35,17 @@ func TestRuleValidation(t *testing.T) {
 		{"full", []events.Rule{{ID: "a", Target: "api", Priority: -5, Enabled: &off, Match: events.RuleMatch{PathType: "regex", Path: `^/v[0-9]{1,3}/(users|items)/\d+$`,
 			Headers: []events.HeaderMatch{{Name: "X-A", Value: "b c"}, {Name: "X-B", Type: "regex", Value: `^(?:a|b)\.c`}, {Name: "X-C", Type: "exists"}}}}}, ""},
 		{"exact", with(func(r *events.Rule) { r.Match = events.RuleMatch{PathType: "exact", Path: "/login"} }), ""},
+		{"settings", with(func(r *events.Rule) {
+			r.RateLimit = &events.RateLimit{RequestsPerSecond: 5, Burst: 10}
+			r.Headers = map[string]string{"Cache-Control": "no-store"}
+			r.Timeout, r.MaxBodySize = 120, "100m"
+		}), ""},
+		{"rule rate", with(func(r *events.Rule) { r.RateLimit = &events.RateLimit{} }), "spec.rules[0].rate_limit.requests_per_second"},
+		{"rule burst", with(func(r *events.Rule) { r.RateLimit = &events.RateLimit{RequestsPerSecond: 1, Burst: 100001} }), "spec.rules[0].rate_limit.burst"},
+		{"rule header value", with(func(r *events.Rule) { r.Headers = map[string]string{"X-A": "a; b"} }), "spec.rules[0].headers.X-A"},
+		{"rule header name", with(func(r *events.Rule) { r.Headers = map[string]string{"X A": "v"} }), `spec.rules[0].headers."X A"`},
+		{"rule timeout", with(func(r *events.Rule) { r.Timeout = 3601 }), "spec.rules[0].timeout"},
+		{"rule body size", with(func(r *events.Rule) { r.MaxBodySize = "1t" }), "spec.rules[0].max_body_size"},
 		{"64 rules", many(64), ""},
 		{"65 rules", many(65), "spec.rules"},
 		{"bad id", with(func(r *events.Rule) { r.ID = "A b" }), "spec.rules[0].id"},

@@ -201,22 +201,7 @@ func (s AppSpec) validate(f *fields, p string) {
 	if n.SSL.Enabled && n.Domain == "" {
 		f.add(p+".networking.ssl.enabled", "needs spec.networking.domain")
 	}
-	if n.MaxBodySize != "" {
-		f.check(p+".networking.max_body_size", CheckSize(n.MaxBodySize))
-	}
-	if n.Timeout < 0 || n.Timeout > 3600 {
-		f.add(p+".networking.timeout", "must be between 0 and 3600 seconds")
-	}
-	if len(n.Headers) > 64 {
-		f.add(p+".networking.headers", "at most 64 headers")
-	}
-	for k, v := range n.Headers {
-		if err := CheckHeaderName(k); err != nil {
-			f.add(p+".networking.headers."+safePath(k), "header name %s", err)
-		} else {
-			f.check(p+".networking.headers."+k, CheckHeaderValue(v))
-		}
-	}
+	validateRequestSettings(f, p+".networking", n.MaxBodySize, n.Timeout, n.Headers)
 	if !lbMethods[s.LBMethod] {
 		f.add(p+".lb_method", "must be one of round_robin, least_conn, ip_hash, hash, random_two_least_conn, auto")
 	}
@@ -227,6 +212,37 @@ func (s AppSpec) validate(f *fields, p string) {
 		f.add(p+".hash_key", "is only used when lb_method is hash")
 	case s.HashKey != "":
 		f.check(p+".hash_key", CheckHashKey(s.HashKey))
+	}
+}
+
+// validate checks a request rate limit at p.
+func (l RateLimit) validate(f *fields, p string) {
+	if l.RequestsPerSecond < 1 || l.RequestsPerSecond > 100000 {
+		f.add(p+".requests_per_second", "must be between 1 and 100000")
+	}
+	if l.Burst < 0 || l.Burst > 100000 {
+		f.add(p+".burst", "must be between 0 and 100000")
+	}
+}
+
+// validateRequestSettings checks the body size, upstream timeout and
+// response headers an app (at p = spec.networking) or a rule sets.
+func validateRequestSettings(f *fields, p, maxBodySize string, timeout float64, headers map[string]string) {
+	if maxBodySize != "" {
+		f.check(p+".max_body_size", CheckSize(maxBodySize))
+	}
+	if timeout < 0 || timeout > 3600 {
+		f.add(p+".timeout", "must be between 0 and 3600 seconds")
+	}
+	if len(headers) > 64 {
+		f.add(p+".headers", "at most 64 headers")
+	}
+	for k, v := range headers {
+		if err := CheckHeaderName(k); err != nil {
+			f.add(p+".headers."+safePath(k), "header name %s", err)
+		} else {
+			f.check(p+".headers."+k, CheckHeaderValue(v))
+		}
 	}
 }
 
@@ -256,12 +272,7 @@ func (s AppSpec) validateTraffic(f *fields, p string) {
 		}
 	}
 	if l := s.RateLimit; l != nil {
-		if l.RequestsPerSecond < 1 || l.RequestsPerSecond > 100000 {
-			f.add(p+".rate_limit.requests_per_second", "must be between 1 and 100000")
-		}
-		if l.Burst < 0 || l.Burst > 100000 {
-			f.add(p+".rate_limit.burst", "must be between 0 and 100000")
-		}
+		l.validate(f, p+".rate_limit")
 	}
 	if s.ConnLimit < 0 || s.ConnLimit > 100000 {
 		f.add(p+".conn_limit", "must be between 0 (no limit) and 100000")

@@ -68,6 +68,7 @@ func (b *backend) serve(ln net.Listener) {
 		b.served.Add(1)
 		b.last.Store(time.Now().UnixNano())
 		w.Header().Set("X-Instance", b.ID)
+		w.Header().Set("X-Request-URI", r.RequestURI)
 		if r.URL.Path == "/slow" { // holds the connection: a long request
 			time.Sleep(1500 * time.Millisecond)
 		}

@@ -23,14 +23,7 @@ var freshConns = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transp
 // routeWith is route on client's connections.
 func routeWith(t testing.TB, client *http.Client, port int, path string, header map[string]string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
+	resp, err := client.Do(newRequest(t, http.MethodGet, port, path, header, ""))
 	if err != nil {
 		return "error:" + err.Error()
 	}
@@ -40,6 +33,19 @@ func routeWith(t testing.TB, client *http.Client, port int, path string, header 
 		return fmt.Sprintf("status:%d", resp.StatusCode)
 	}
 	return resp.Header.Get("X-Instance")
+}
+
+// newRequest is a request to port on loopback.
+func newRequest(t testing.TB, method string, port int, path string, header map[string]string, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return req
 }
 
 // routeCase is one request and the instance (or "status:N") that must
@@ -76,6 +82,13 @@ func expectRoutes(t *testing.T, port int, cases []routeCase) {
 // until every backend is live.
 func routedApps(s *stack, rules string, names ...string) int {
 	s.t.Helper()
+	return routedAppsWith(s, "  rules:\n"+rules, names...)
+}
+
+// routedAppsWith is routedApps with web's spec lines after its
+// external_port (extra) written out.
+func routedAppsWith(s *stack, extra string, names ...string) int {
+	s.t.Helper()
 	for _, n := range names {
 		b := startBackend(s.t, n)
 		s.putApp(n, freePort(s.t), "")
@@ -84,7 +97,7 @@ func routedApps(s *stack, rules string, names ...string) int {
 	}
 	web := startBackend(s.t, "web")
 	port := freePort(s.t)
-	s.putApp("web", port, "  rules:\n"+rules)
+	s.putApp("web", port, extra)
 	s.addBackend("web", web)
 	s.waitLive("web", web.Port, true, 10*time.Second)
 	s.settle()

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -74,7 +75,8 @@ func upstreamName(app string) string { return "app_" + app }
 // instances) and its server.
 // upstreams holds the apps of the render that have an upstream.
 func appConfig(a app, opts Options, upstreams map[string]bool) (crossplane.Directives, error) {
-	out := limitZones(a)
+	rt := ruleRouting(a, upstreams)
+	out := limitZones(a, rt.own)
 	if len(a.instances) > 0 {
 		lb, extra, err := lbDirective(a.name, a.spec)
 		if err != nil {
@@ -82,9 +84,8 @@ func appConfig(a app, opts Options, upstreams map[string]bool) (crossplane.Direc
 		}
 		out = append(append(out, extra...), upstream(a, lb))
 	}
-	maps, route, down := ruleRouting(a, upstreams)
-	out = append(out, maps...)
-	out = append(out, appServer(a, opts, route, down))
+	out = append(out, rt.maps...)
+	out = append(out, appServer(a, opts, rt))
 	if a.spec.Networking.SSL.RedirectHTTP {
 		out = append(out, redirectServer(a))
 	}
@@ -156,10 +157,11 @@ func redirectServer(a app) *crossplane.Directive {
 	)
 }
 
-// appServer is the app's server. A non-empty route is the variable naming
-// the upstream chosen by the app's rules; a non-empty down is 1 when that
-// upstream does not exist.
-func appServer(a app, opts Options, route, down string) *crossplane.Directive {
+// appServer is the app's server. rt is what the app's rules add: with
+// rules, the traffic location proxies to the upstream their maps chose, and
+// a request chosen by a rule with settings of its own goes on to that
+// rule's location.
+func appServer(a app, opts Options, rt routing) *crossplane.Directive {
 	n := a.spec.Networking
 	port := strconv.Itoa(externalPort(n))
 	var body crossplane.Directives
@@ -180,30 +182,13 @@ func appServer(a app, opts Options, route, down string) *crossplane.Directive {
 	if bodySize == "" {
 		bodySize = defaultBodySize
 	}
-	timeout := defaultTimeout
-	if n.Timeout > 0 {
-		timeout = time.Duration(math.Round(n.Timeout*1000)) * time.Millisecond
-		timeout = max(timeout, time.Millisecond)
-	}
 	body = append(body,
 		d("server_name", name),
 		d("set", appVariable, a.name),
 		d("client_max_body_size", bodySize),
-		d("proxy_connect_timeout", duration(min(timeout, maxConnectTimeout))),
-		d("proxy_read_timeout", duration(timeout)),
-		d("proxy_send_timeout", duration(timeout)),
 	)
-	headers := make([]string, 0, len(n.Headers))
-	for h := range n.Headers {
-		headers = append(headers, h)
-	}
-	slices.Sort(headers)
-	for _, h := range headers {
-		body = append(body, d("add_header", h, n.Headers[h], "always"))
-	}
-	if n.SSL.HSTS && !hasHeader(n, "Strict-Transport-Security") {
-		body = append(body, d("add_header", "Strict-Transport-Security", hstsValue, "always"))
-	}
+	body = append(body, proxyTimeouts(n.Timeout)...)
+	body = append(body, responseHeaders(n, nil)...)
 	body = append(body, blk("location", []string{"=", "/_health"},
 		d("access_log", "off"),
 		d("default_type", "text/plain"),
@@ -217,39 +202,121 @@ func appServer(a app, opts Options, route, down string) *crossplane.Directive {
 		d("deny", "all"),
 		d("stub_status"),
 	))
-	// Traffic: limits first, then the 503 page or the proxy.
-	loc := limits(a)
-	if down != "" {
-		loc = append(loc, blk("if", []string{down},
-			d("return", "503", "no instances available\n"),
+	// Traffic: a rule's own location, or limits, then the 503 page or the
+	// proxy. The rewrite runs before the limits: a rule location applies
+	// the app's limits itself.
+	var loc crossplane.Directives
+	if rt.pick != "" {
+		loc = append(loc, blk("if", []string{rt.pick},
+			d("rewrite", "^", rt.pick, "last"),
 		))
 	}
-	target := "http://" + upstreamName(a.name)
-	if route != "" {
-		target = "http://" + route
-	}
-	if len(a.instances) == 0 && route == "" {
+	loc = append(loc, limits(a, nil)...)
+	switch {
+	case rt.route != "":
+		loc = append(loc, proxy(a, rt, "http://"+rt.route)...)
+	case len(a.instances) == 0:
 		loc = append(loc,
 			d("default_type", "text/plain"),
 			d("return", "503", "no instances available\n"),
 		)
-	} else {
-		loc = append(loc,
-			d("proxy_pass", target),
-			d("proxy_http_version", "1.1"),
-			d("proxy_set_header", "Host", "$host"),
-			d("proxy_set_header", "X-Real-IP", "$remote_addr"),
-			d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
-			d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
-			d("proxy_set_header", "X-Forwarded-Host", "$host"),
-			d("proxy_set_header", "X-Forwarded-Port", "$server_port"),
-			d("proxy_set_header", "Upgrade", "$http_upgrade"),
-			d("proxy_set_header", "Connection", "$connection_upgrade"),
-		)
-		loc = append(loc, retries(a.spec.Retries)...)
+	default:
+		loc = append(loc, proxy(a, rt, "http://"+upstreamName(a.name))...)
 	}
 	body = append(body, blk("location", []string{"/"}, loc...))
+	for _, r := range rt.own {
+		body = append(body, ruleLocation(a, rt, r))
+	}
 	return blk("server", nil, body...)
+}
+
+// ruleLocation is the internal location of a rule with settings of its
+// own: the app's limits and the rule's, its body size, timeouts and
+// headers, and the proxy to the upstream the rule maps chose.
+//
+// Requests reach it by a rewrite of the traffic location. The route
+// variable it proxies to was decided before that rewrite changed $uri:
+// NGINX caches a map's value, and those of the maps it reads, for the
+// request once evaluated, and the pick map that the rewrite follows reads
+// the same path and header maps as the route map. The upstream gets the
+// original request URI ($request_uri), exactly as the traffic location
+// sends it.
+func ruleLocation(a app, rt routing, r events.Rule) *crossplane.Directive {
+	body := crossplane.Directives{d("internal")}
+	body = append(body, limits(a, &r)...)
+	if r.MaxBodySize != "" {
+		body = append(body, d("client_max_body_size", r.MaxBodySize))
+	}
+	if r.Timeout > 0 {
+		body = append(body, proxyTimeouts(r.Timeout)...)
+	}
+	if len(r.Headers) > 0 {
+		// add_header in a location replaces the server's: repeat the
+		// app's.
+		body = append(body, responseHeaders(a.spec.Networking, r.Headers)...)
+	}
+	body = append(body, proxy(a, rt, "http://"+rt.route+"$request_uri")...)
+	return blk("location", []string{"=", ruleURI(r.ID)}, body...)
+}
+
+// proxyTimeouts are the upstream timeouts for seconds (0: the default);
+// connecting takes at most maxConnectTimeout.
+func proxyTimeouts(seconds float64) crossplane.Directives {
+	timeout := defaultTimeout
+	if seconds > 0 {
+		timeout = max(time.Duration(math.Round(seconds*1000))*time.Millisecond, time.Millisecond)
+	}
+	return crossplane.Directives{
+		d("proxy_connect_timeout", duration(min(timeout, maxConnectTimeout))),
+		d("proxy_read_timeout", duration(timeout)),
+		d("proxy_send_timeout", duration(timeout)),
+	}
+}
+
+// responseHeaders are the app's response headers, then a rule's (which
+// override an app header of the same name, in any case), then HSTS unless
+// a header sets it, sorted by name.
+func responseHeaders(n events.Networking, rule map[string]string) crossplane.Directives {
+	type header struct{ name, value string }
+	merged := map[string]header{}
+	for _, set := range []map[string]string{n.Headers, rule} {
+		for k, v := range set {
+			merged[strings.ToLower(k)] = header{k, v}
+		}
+	}
+	if n.SSL.HSTS && merged["strict-transport-security"] == (header{}) {
+		merged["strict-transport-security"] = header{"Strict-Transport-Security", hstsValue}
+	}
+	keys := slices.Sorted(maps.Keys(merged))
+	out := make(crossplane.Directives, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, d("add_header", merged[k].name, merged[k].value, "always"))
+	}
+	return out
+}
+
+// proxy proxies to target: a 503 when the route chose an app without
+// upstream, the forwarded headers and the app's retry policy.
+func proxy(a app, rt routing, target string) crossplane.Directives {
+	var out crossplane.Directives
+	if rt.down != "" {
+		out = append(out, blk("if", []string{rt.down},
+			d("return", "503", "no instances available\n"),
+		))
+	}
+	out = append(out,
+		d("proxy_pass", target),
+		d("proxy_http_version", "1.1"),
+		d("proxy_set_header", "Host", "$host"),
+		d("proxy_set_header", "X-Real-IP", "$remote_addr"),
+		d("proxy_set_header", "X-Forwarded-For", "$proxy_add_x_forwarded_for"),
+		d("proxy_set_header", "X-Forwarded-Proto", "$scheme"),
+		d("proxy_set_header", "X-Forwarded-Host", "$host"),
+		d("proxy_set_header", "X-Forwarded-Port", "$server_port"),
+		d("proxy_set_header", "Upgrade", "$http_upgrade"),
+		d("proxy_set_header", "Connection", "$connection_upgrade"),
+	)
+	return append(out, retries(a.spec.Retries)...)
 }
 
 // duration writes a positive duration in NGINX time syntax: whole seconds
@@ -267,13 +334,26 @@ const limitZoneSize = "1m"
 func reqZone(app string) string  { return "req_" + app }
 func connZone(app string) string { return "conn_" + app }
 
+// ruleReqZone is the rate limit zone of a rule; app names hold no '_', so
+// it is distinct from every app's zone and every other rule's.
+func ruleReqZone(app, rule string) string { return "req_" + app + "_" + rule }
+
 // limitZones are the http-level zones of the app's rate and connection
-// limits (the app file is included at http level).
-func limitZones(a app) crossplane.Directives {
+// limits and of its rules' rate limits (the app file is included at http
+// level).
+func limitZones(a app, rules []events.Rule) crossplane.Directives {
 	var out crossplane.Directives
-	if l := a.spec.RateLimit; l != nil {
-		out = append(out, d("limit_req_zone", "$binary_remote_addr", "zone="+reqZone(a.name)+":"+limitZoneSize,
+	zone := func(name string, l *events.RateLimit) {
+		out = append(out, d("limit_req_zone", "$binary_remote_addr", "zone="+name+":"+limitZoneSize,
 			"rate="+strconv.Itoa(l.RequestsPerSecond)+"r/s"))
+	}
+	if l := a.spec.RateLimit; l != nil {
+		zone(reqZone(a.name), l)
+	}
+	for _, r := range rules {
+		if r.RateLimit != nil {
+			zone(ruleReqZone(a.name, r.ID), r.RateLimit)
+		}
 	}
 	if a.spec.ConnLimit > 0 {
 		out = append(out, d("limit_conn_zone", "$binary_remote_addr", "zone="+connZone(a.name)+":"+limitZoneSize))
@@ -281,16 +361,25 @@ func limitZones(a app) crossplane.Directives {
 	return out
 }
 
-// limits applies the app's rate and connection limits to its traffic
-// location; refused requests get 429.
-func limits(a app) crossplane.Directives {
+// limits applies the app's rate and connection limits, and the rate limit
+// of rule when it is not nil; refused requests get 429.
+func limits(a app, rule *events.Rule) crossplane.Directives {
 	var out crossplane.Directives
-	if l := a.spec.RateLimit; l != nil {
-		req := d("limit_req", "zone="+reqZone(a.name), "nodelay")
+	req := func(zone string, l *events.RateLimit) {
 		if l.Burst > 0 { // NGINX refuses burst=0
-			req = d("limit_req", "zone="+reqZone(a.name), "burst="+strconv.Itoa(l.Burst), "nodelay")
+			out = append(out, d("limit_req", "zone="+zone, "burst="+strconv.Itoa(l.Burst), "nodelay"))
+		} else {
+			out = append(out, d("limit_req", "zone="+zone, "nodelay"))
 		}
-		out = append(out, req, d("limit_req_status", "429"))
+	}
+	if l := a.spec.RateLimit; l != nil {
+		req(reqZone(a.name), l)
+	}
+	if rule != nil && rule.RateLimit != nil {
+		req(ruleReqZone(a.name, rule.ID), rule.RateLimit)
+	}
+	if len(out) > 0 {
+		out = append(out, d("limit_req_status", "429"))
 	}
 	if n := a.spec.ConnLimit; n > 0 {
 		out = append(out,

@@ -92,6 +92,22 @@ func goldenCases() map[string][]events.RoutingState {
 			state("canary", events.AppSpec{}, inst("c1", "10.0.3.1", 8080)),
 			state("stable", events.AppSpec{}, inst("s1", "10.0.4.1", 8080)),
 		},
+		"rules_settings": {
+			state("web", events.AppSpec{
+				Networking: events.Networking{Domain: "web.example.com", SSL: events.SSL{Enabled: true, HSTS: true},
+					Headers: map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store"}},
+				RateLimit: &events.RateLimit{RequestsPerSecond: 100, Burst: 50}, ConnLimit: 20,
+				Rules: []events.Rule{
+					{ID: "upload", Target: "api", Priority: 5, Match: events.RuleMatch{PathType: events.MatchPrefix, Path: "/upload/"},
+						MaxBodySize: "100m", Timeout: 300, RateLimit: &events.RateLimit{RequestsPerSecond: 2}},
+					{ID: "static", Priority: 4, Match: events.RuleMatch{Path: "/static/"},
+						Headers: map[string]string{"cache-control": "public, max-age=86400", "X-Served-By": "static rule"}},
+					{ID: "canary", Priority: 3, Match: events.RuleMatch{Path: "/shop/"}, Timeout: 2.5,
+						Split: &events.Split{Target: "ghost", Percent: 10}},
+					{ID: "plain", Target: "api", Priority: 2, Match: events.RuleMatch{Path: "/api/"}},
+				}}, inst("w1", "10.0.0.1", 8080)),
+			state("api", events.AppSpec{}, inst("a1", "10.0.1.1", 8080)),
+		},
 		"load_bands": {state("web", events.AppSpec{}, events.Instance{ID: "a", IP: "10.0.0.1", Port: 80, LoadBand: 1},
 			events.Instance{ID: "b", IP: "10.0.0.2", Port: 80, Weight: 2, LoadBand: 4}, events.Instance{ID: "c", IP: "10.0.0.3", Port: 80})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},

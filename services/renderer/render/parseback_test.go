@@ -38,7 +38,7 @@ var allowed = map[string]bool{
 	"limit_conn": true, "limit_conn_status": true,
 	"ssl_protocols": true, "ssl_prefer_server_ciphers": true, "ssl_session_cache": true,
 	"ssl_session_timeout": true, "ssl_session_tickets": true,
-	"split_clients": true,
+	"split_clients": true, "internal": true, "rewrite": true,
 }
 
 // splitEntryRE is the share of a split_clients entry.
@@ -248,7 +248,8 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 
 // isRuleMap reports whether a map belongs to the routing rules.
 func isRuleMap(m *crossplane.Directive) bool {
-	return len(m.Args) == 2 && (strings.HasPrefix(m.Args[1], "$orchestry_r") || strings.HasPrefix(m.Args[1], "$orchestry_down_"))
+	return len(m.Args) == 2 && (strings.HasPrefix(m.Args[1], "$orchestry_r") || strings.HasPrefix(m.Args[1], "$orchestry_down_") ||
+		strings.HasPrefix(m.Args[1], "$orchestry_pick_"))
 }
 
 // checkRules checks the maps of the app's enabled rules: each path, regex
@@ -381,6 +382,152 @@ func checkRules(file, srv crossplane.Directives, s events.RoutingState) error {
 	}
 	if got := len(find(file, "split_clients")); got != splits {
 		return fmt.Errorf("%d split_clients, want %d", got, splits)
+	}
+	return checkRuleLocations(file, srv, loc, rules, s, byVar)
+}
+
+// checkRuleLocations checks the rule locations of the reachable rules
+// with settings of their own: the pick map sends exactly those rules'
+// requests there, and each location holds the rule's values, each as one
+// argument, and proxies to the route variable.
+func checkRuleLocations(file, srv crossplane.Directives, loc *crossplane.Directive, rules []events.Rule, s events.RoutingState, byVar map[string]*crossplane.Directive) error {
+	app := s.App.Metadata.Name
+	va := strings.ReplaceAll(app, "-", "_")
+	pickVar := "$orchestry_pick_" + va
+	var want []*crossplane.Directive
+	for i, r := range rules {
+		if r.HasSettings() {
+			want = append(want, &crossplane.Directive{Directive: "~^" + strings.Repeat("0", i) + "1", Args: []string{"orchestry-rule-" + r.ID}})
+		}
+	}
+	pick := byVar[pickVar]
+	var rewrites []*crossplane.Directive
+	for _, d := range find(loc.Block, "if") {
+		if find(d.Block, "rewrite") != nil {
+			rewrites = append(rewrites, d)
+		}
+	}
+	if len(want) == 0 {
+		if pick != nil || len(rewrites) != 0 {
+			return errors.New("pick map or rewrite without rule settings")
+		}
+		return nil
+	}
+	if pick == nil || len(pick.Block) != len(want)+1 {
+		return fmt.Errorf("pick map %v, want %d entries and a default", pick, len(want))
+	}
+	for i, w := range want {
+		e := pick.Block[i]
+		if nginxUnescape(e.Directive) != w.Directive || !slices.Equal(e.Args, w.Args) {
+			return fmt.Errorf("pick entry %d: %s %q, want %s %q", i, e.Directive, e.Args, w.Directive, w.Args)
+		}
+	}
+	if d := pick.Block[len(want)]; d.Directive != "default" || !slices.Equal(d.Args, []string{""}) {
+		return fmt.Errorf("pick map default %s %q", d.Directive, d.Args)
+	}
+	if len(rewrites) != 1 || !slices.Equal(rewrites[0].Args, []string{pickVar}) || len(rewrites[0].Block) != 1 {
+		return errors.New("want one if on the pick variable in the traffic location")
+	} else if err := argsEqual(rewrites[0].Block[0], "^", pickVar, "last"); err != nil {
+		return err
+	}
+	locs := map[string]*crossplane.Directive{}
+	for _, l := range find(srv, "location") {
+		if len(l.Args) == 2 && l.Args[0] == "=" {
+			locs[l.Args[1]] = l
+		}
+	}
+	for _, r := range rules {
+		if !r.HasSettings() {
+			continue
+		}
+		l := locs["orchestry-rule-"+r.ID]
+		if l == nil {
+			return fmt.Errorf("no location for rule %s", r.ID)
+		}
+		if err := checkRuleLocation(l.Block, app, va, r, s.App.Spec); err != nil {
+			return fmt.Errorf("rule %s location: %w", r.ID, err)
+		}
+	}
+	if got, wantLocs := len(find(srv, "location")), 3+len(want); got != wantLocs {
+		return fmt.Errorf("%d locations, want %d", got, wantLocs)
+	}
+	zones := find(file, "limit_req_zone")
+	for _, r := range rules {
+		if r.HasSettings() && r.RateLimit != nil {
+			z := "zone=req_" + app + "_" + r.ID + ":1m"
+			if !slices.ContainsFunc(zones, func(d *crossplane.Directive) bool {
+				return slices.Equal(d.Args, []string{"$binary_remote_addr", z, "rate=" + strconv.Itoa(r.RateLimit.RequestsPerSecond) + "r/s"})
+			}) {
+				return fmt.Errorf("no zone %s", z)
+			}
+		}
+	}
+	return nil
+}
+
+// checkRuleLocation checks one rule location's body.
+func checkRuleLocation(body crossplane.Directives, app, va string, r events.Rule, spec events.AppSpec) error {
+	if len(find(body, "internal")) != 1 {
+		return errors.New("not internal")
+	}
+	if pp := find(body, "proxy_pass"); len(pp) != 1 {
+		return errors.New("want one proxy_pass")
+	} else if err := argsEqual(pp[0], "http://$orchestry_route_"+va+"$request_uri"); err != nil {
+		return err
+	}
+	var reqs []string
+	if spec.RateLimit != nil {
+		reqs = append(reqs, "zone=req_"+app)
+	}
+	if r.RateLimit != nil {
+		reqs = append(reqs, "zone=req_"+app+"_"+r.ID)
+	}
+	lr := find(body, "limit_req")
+	if len(lr) != len(reqs) {
+		return fmt.Errorf("%d limit_req, want %d", len(lr), len(reqs))
+	}
+	for i, z := range reqs {
+		if lr[i].Args[0] != z {
+			return fmt.Errorf("limit_req %q, want %s", lr[i].Args, z)
+		}
+	}
+	if r.MaxBodySize != "" {
+		if b := find(body, "client_max_body_size"); len(b) != 1 {
+			return errors.New("want one client_max_body_size")
+		} else if err := argsEqual(b[0], r.MaxBodySize); err != nil {
+			return err
+		}
+	}
+	if r.Timeout > 0 && len(find(body, "proxy_read_timeout")) != 1 {
+		return errors.New("want one proxy_read_timeout")
+	}
+	adds := find(body, "add_header")
+	if len(r.Headers) == 0 {
+		if len(adds) != 0 {
+			return errors.New("add_header without rule headers")
+		}
+		return nil
+	}
+	wantHeaders := map[string]string{}
+	names := map[string]string{}
+	for _, set := range []map[string]string{spec.Networking.Headers, r.Headers} {
+		for k, v := range set {
+			wantHeaders[strings.ToLower(k)] = v
+			names[strings.ToLower(k)] = k
+		}
+	}
+	if _, ok := wantHeaders["strict-transport-security"]; spec.Networking.SSL.HSTS && !ok {
+		wantHeaders["strict-transport-security"] = hstsValue
+		names["strict-transport-security"] = "Strict-Transport-Security"
+	}
+	if len(adds) != len(wantHeaders) {
+		return fmt.Errorf("%d add_header, want %d", len(adds), len(wantHeaders))
+	}
+	for _, a := range adds {
+		k := strings.ToLower(a.Args[0])
+		if err := argsEqual(a, names[k], wantHeaders[k], "always"); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -103,15 +103,41 @@ func bitMap(source, variable, key string, invert bool) *crossplane.Directive {
 // other text.
 func braced(v string) string { return "${" + strings.TrimPrefix(v, "$") + "}" }
 
-// ruleRouting returns the http-level maps of the app's rules, the
-// variable holding the upstream to proxy to and, when some route can lead
-// to an app without upstream, the variable that is 1 then. With no enabled
-// rule it returns nothing.
-func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, route, down string) {
+// routing is what an app's rules add to its config.
+type routing struct {
+	// maps are the http-level maps and split_clients blocks.
+	maps crossplane.Directives
+	// route is the variable holding the upstream to proxy to.
+	route string
+	// down, when some route can lead to an app without upstream, is the
+	// variable that is 1 then.
+	down string
+	// pick, when some rule has settings of its own, is the variable
+	// holding the internal URI of the chosen rule's location (see
+	// ruleLocation), empty for requests of other rules.
+	pick string
+	// own are the rules with settings of their own.
+	own []events.Rule
+}
+
+// pickVariable holds the rule location a request is sent to.
+func pickVariable(app string) string { return "$orchestry_pick_" + ruleVarApp(app) }
+
+// ruleURI is the internal URI of the location of a rule with settings of
+// its own. It does not start with '/', so no client request can have it:
+// NGINX refuses such a request line with 400.
+func ruleURI(id string) string { return "orchestry-rule-" + id }
+
+// ruleRouting returns what the app's rules add to its config; with no
+// enabled rule, nothing.
+func ruleRouting(a app, upstreams map[string]bool) routing {
 	rules := activeRules(a.spec.Rules)
 	if len(rules) == 0 {
-		return nil, "", ""
+		return routing{}
 	}
+	var maps crossplane.Directives
+	var picks crossplane.Directives
+	var own []events.Rule
 	va := ruleVarApp(a.name)
 	var sources []string
 	targets := []string{a.name}
@@ -149,7 +175,12 @@ func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, 
 			targets = append(targets, sp.Target)
 			value = split.Args[1]
 		}
-		entries = append(entries, d("~^"+strings.Repeat("0", i)+"1", value))
+		key := "~^" + strings.Repeat("0", i) + "1"
+		entries = append(entries, d(key, value))
+		if r.HasSettings() {
+			picks = append(picks, d(key, ruleURI(r.ID)))
+			own = append(own, r)
+		}
 		switch len(bits) {
 		case 0:
 			// Matches every request: later rules can never win.
@@ -169,9 +200,15 @@ func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, 
 			break
 		}
 	}
-	route = routeVariable(a.name)
+	route := routeVariable(a.name)
 	entries = append(entries, d("default", upstreamName(a.name)))
-	maps = append(maps, blk("map", []string{strings.Join(sources, ""), route}, entries...))
+	source := strings.Join(sources, "")
+	maps = append(maps, blk("map", []string{source, route}, entries...))
+	var pick string
+	if len(picks) > 0 {
+		pick = pickVariable(a.name)
+		maps = append(maps, blk("map", []string{source, pick}, append(picks, d("default", ""))...))
+	}
 	var live crossplane.Directives
 	seen := map[string]bool{}
 	missing := false
@@ -186,11 +223,12 @@ func ruleRouting(a app, upstreams map[string]bool) (maps crossplane.Directives, 
 			missing = true
 		}
 	}
+	var down string
 	if missing {
 		down = downVariable(a.name)
 		maps = append(maps, blk("map", []string{route, down}, append(live, d("default", "1"))...))
 	}
-	return maps, route, down
+	return routing{maps: maps, route: route, down: down, pick: pick, own: own}
 }
 
 // splitClients returns the split_clients block of rule i's split (prefix

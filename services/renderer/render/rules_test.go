@@ -67,6 +67,13 @@ func TestRenderRefusesHostileRules(t *testing.T) {
 			Sticky: &events.Sticky{Cookie: "a=([^;]+)\" 1; default \"$host"}}}},
 		{"split header", "spec.rules[0].split.sticky.header", events.Rule{ID: "a", Split: &events.Split{Target: "b", Percent: 5,
 			Sticky: &events.Sticky{Header: "X-A $host"}}}},
+		{"rule header value", "spec.rules[0].headers.X-A", events.Rule{ID: "a", Headers: map[string]string{"X-A": "v; lua_code_cache off"}}},
+		{"rule header variable", "spec.rules[0].headers.X-A", events.Rule{ID: "a", Headers: map[string]string{"X-A": "$ssl_client_cert"}}},
+		{"rule header name", "spec.rules[0].headers", events.Rule{ID: "a", Headers: map[string]string{"X-A always; ssl_engine x": "v"}}},
+		{"rule body size", "spec.rules[0].max_body_size", events.Rule{ID: "a", MaxBodySize: "1m; include /etc/passwd"}},
+		{"rule timeout", "spec.rules[0].timeout", events.Rule{ID: "a", Timeout: -1}},
+		{"rule rate", "spec.rules[0].rate_limit.requests_per_second", events.Rule{ID: "a", RateLimit: &events.RateLimit{}}},
+		{"rule burst", "spec.rules[0].rate_limit.burst", events.Rule{ID: "a", RateLimit: &events.RateLimit{RequestsPerSecond: 1, Burst: -1}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := state("web", events.AppSpec{Rules: []events.Rule{c.rule}}, inst("i1", "10.0.0.1", 8080))
@@ -90,6 +97,25 @@ func FuzzRenderRules(f *testing.F) {
 				Headers: []events.HeaderMatch{{Name: hname, Type: htype, Value: hval}}}},
 			{ID: "r2", Match: events.RuleMatch{PathType: pathType, Path: path}},
 		}}, events.Instance{ID: "i1", IP: "10.0.0.1", Port: 80})
+		renderChecked(t, s)
+	})
+}
+
+func FuzzRenderRuleSettings(f *testing.F) {
+	f.Add("upload", "X-A", "v", "10m", 30.0, 5, 0, "/up")
+	f.Add("a b", "X-A", `v"; return 200 "x`, "1m;", 0.001, 0, 1, "/a")
+	f.Add("x", "X-A;}", "#c", "1g", 3600.0, 100000, 100000, "/")
+	f.Add("x", "Strict-Transport-Security", "max-age=1", "", 0.0, 1, -1, "")
+	f.Add("x", "X", "a\nb", "5k", -1.0, 1, 1, "/${uri}")
+	f.Fuzz(func(t *testing.T, id, hname, hval, size string, timeout float64, rps, burst int, path string) {
+		r := events.Rule{ID: id, Match: events.RuleMatch{Path: path}, Headers: map[string]string{hname: hval},
+			MaxBodySize: size, Timeout: timeout}
+		if rps != 0 {
+			r.RateLimit = &events.RateLimit{RequestsPerSecond: rps, Burst: burst}
+		}
+		s := state("fz", events.AppSpec{Networking: events.Networking{SSL: events.SSL{Enabled: true, HSTS: true}, Domain: "x.io",
+			Headers: map[string]string{"X-A": "app"}}, Rules: []events.Rule{r, {ID: "r2", Timeout: 1}}},
+			events.Instance{ID: "i1", IP: "10.0.0.1", Port: 80})
 		renderChecked(t, s)
 	})
 }
