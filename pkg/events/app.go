@@ -35,6 +35,12 @@ type AppSpec struct {
 	// RateLimit bounds the request rate of each client address; nil is no
 	// limit.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// MaxConns caps the concurrent connections NGINX opens to each
+	// instance (1-100000; 0 is no cap). An instance whose load band
+	// (from instance.stats) is higher gets a smaller share: 4/4, 3/4, 2/4
+	// or 1/4 of it for bands 1 to 4. When every instance is at its cap,
+	// NGINX answers 502.
+	MaxConns int `json:"max_conns,omitempty"`
 	// ConnLimit bounds the concurrent connections of each client address
 	// (1-100000); 0 is no limit. Refused requests get 429.
 	ConnLimit int `json:"conn_limit,omitempty"`

@@ -274,6 +274,9 @@ func (s AppSpec) validateTraffic(f *fields, p string) {
 	if l := s.RateLimit; l != nil {
 		l.validate(f, p+".rate_limit")
 	}
+	if s.MaxConns < 0 || s.MaxConns > 100000 {
+		f.add(p+".max_conns", "must be between 0 (no cap) and 100000")
+	}
 	if s.ConnLimit < 0 || s.ConnLimit > 100000 {
 		f.add(p+".conn_limit", "must be between 0 (no limit) and 100000")
 	}

@@ -60,7 +60,7 @@ func TestTrafficSettingsValidation(t *testing.T) {
 	}{
 		{"none", events.AppSpec{}, ""},
 		{"full", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "timeout", "http_503"}, Tries: 3, Timeout: 10},
-			RateLimit: &events.RateLimit{RequestsPerSecond: 50, Burst: 20}, ConnLimit: 10}, ""},
+			RateLimit: &events.RateLimit{RequestsPerSecond: 50, Burst: 20}, ConnLimit: 10, MaxConns: 500}, ""},
 		{"retries off", events.AppSpec{Retries: &events.Retries{Conditions: []string{"off"}}}, ""},
 		{"unknown condition", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error", "http_418"}}}, "spec.retries.conditions[1]"},
 		{"injected condition", events.AppSpec{Retries: &events.Retries{Conditions: []string{"error; include /etc/passwd"}}}, "spec.retries.conditions[0]"},
@@ -71,6 +71,7 @@ func TestTrafficSettingsValidation(t *testing.T) {
 		{"zero rate", events.AppSpec{RateLimit: &events.RateLimit{}}, "spec.rate_limit.requests_per_second"},
 		{"negative burst", events.AppSpec{RateLimit: &events.RateLimit{RequestsPerSecond: 1, Burst: -1}}, "spec.rate_limit.burst"},
 		{"conn limit", events.AppSpec{ConnLimit: -1}, "spec.conn_limit"},
+		{"max conns", events.AppSpec{MaxConns: 100001}, "spec.max_conns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := events.App{Metadata: events.Metadata{Name: "web"}, Spec: tc.spec}.Validate()

@@ -106,6 +106,9 @@ func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
 		if loaded {
 			s.weight *= loadFactor(in.LoadBand)
 		}
+		if m := a.spec.MaxConns; m > 0 {
+			s.maxConns = max(1, m*loadFactor(in.LoadBand)/events.MaxLoadBand)
+		}
 		body = append(body, s.directive(a.spec.LBMethod))
 	}
 	body = append(body,

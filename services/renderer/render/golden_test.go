@@ -108,7 +108,7 @@ func goldenCases() map[string][]events.RoutingState {
 				}}, inst("w1", "10.0.0.1", 8080)),
 			state("api", events.AppSpec{}, inst("a1", "10.0.1.1", 8080)),
 		},
-		"load_bands": {state("web", events.AppSpec{}, events.Instance{ID: "a", IP: "10.0.0.1", Port: 80, LoadBand: 1},
+		"load_bands": {state("web", events.AppSpec{MaxConns: 100}, events.Instance{ID: "a", IP: "10.0.0.1", Port: 80, LoadBand: 1},
 			events.Instance{ID: "b", IP: "10.0.0.2", Port: 80, Weight: 2, LoadBand: 4}, events.Instance{ID: "c", IP: "10.0.0.3", Port: 80})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},
 			inst("a", "2001:db8::1", 8080), inst("b", "::ffff:10.0.0.9", 8080), inst("c", "10.0.0.1", 9090))},
