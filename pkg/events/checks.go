@@ -34,7 +34,24 @@ func (r RoutingState) Validate() error {
 		}
 		seen[in.ID] = true
 	}
+	if c := r.Auto; c != nil {
+		c.validate(&f, "auto")
+	}
 	return f.err()
+}
+
+// validate checks an auto choice at p.
+func (c AutoChoice) validate(f *fields, p string) {
+	if c.Method != LBRoundRobin && c.Method != LBLeastConn {
+		f.add(p+".method", "must be round_robin or least_conn")
+	}
+	for id, w := range c.Weights {
+		if err := CheckInstanceID(id); err != nil {
+			f.add(p+".weights", "instance id %s", err)
+		} else if w < 1 || w > MaxAutoWeight {
+			f.add(p+".weights."+id, "must be between 1 and %d", MaxAutoWeight)
+		}
+	}
 }
 
 func (r RoutingState) entity() string { return r.App.Metadata.Name }

@@ -11,7 +11,34 @@ type RoutingState struct {
 	Deleted   bool       `json:"deleted,omitempty"`
 	// Revision increases with every change of this app.
 	Revision uint64 `json:"revision"`
+	// Auto is routing's current choice for an app declared with lb_method
+	// auto (without session affinity or stateful); App.Spec.LBMethod is
+	// already its method. Nil before any choice, or for other apps.
+	Auto *AutoChoice `json:"auto,omitempty"`
 }
+
+// AutoChoice is what routing chose for an app declared with lb_method auto,
+// from its traffic windows (metrics.upstream): least_conn while the
+// request rate is high, round_robin otherwise, and weight factors when
+// the instances' latencies differ widely. A choice changes only after
+// several windows in a row agree on a new one, and not more often than a
+// minimum interval.
+type AutoChoice struct {
+	// Method is round_robin or least_conn.
+	Method string `json:"method"`
+	// Weights, when set, are weight factors per instance id, 1 (slowest)
+	// to 4 (fastest); the renderer multiplies the instance's weight by
+	// it, and an instance not listed counts 4.
+	Weights map[string]int `json:"weights,omitempty"`
+	// Reason says which rule made the choice, for people.
+	Reason string `json:"reason,omitempty"`
+	// Since is when the choice was made.
+	Since time.Time `json:"since"`
+}
+
+// MaxAutoWeight is the weight factor of an app's fastest instances under
+// an AutoChoice.
+const MaxAutoWeight = 4
 
 // InstanceRegistration is the data of instance.registered.<app>: add the
 // instance, or replace the one with the same id.
@@ -176,4 +203,6 @@ type Rejection struct {
 type AppRecord struct {
 	App       App        `json:"app"`
 	Instances []Instance `json:"instances,omitempty"`
+	// Auto is routing's choice for an app declared with lb_method auto.
+	Auto *AutoChoice `json:"auto,omitempty"`
 }

@@ -88,3 +88,30 @@ func TestTrafficSettingsValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestRoutingStateAutoChoiceValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		auto  events.AutoChoice
+		field string
+	}{
+		{"least_conn with weights", events.AutoChoice{Method: events.LBLeastConn, Weights: map[string]int{"a": 1, "b": 3}}, ""},
+		{"method", events.AutoChoice{Method: events.LBIPHash}, "auto.method"},
+		{"weight", events.AutoChoice{Method: events.LBRoundRobin, Weights: map[string]int{"a": 5}}, "auto.weights.a"},
+		{"instance id", events.AutoChoice{Method: events.LBRoundRobin, Weights: map[string]int{"a b": 1}}, "auto.weights"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := events.RoutingState{App: events.App{Metadata: events.Metadata{Name: "web"}}, Revision: 1, Auto: &tc.auto}
+			err := s.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %v, want one naming %s", err, tc.field)
+			}
+		})
+	}
+}

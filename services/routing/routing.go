@@ -21,6 +21,7 @@ import (
 
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/auto"
 	"github.com/orchestry/orchestry/services/routing/healthview"
 	"github.com/orchestry/orchestry/services/routing/intake"
 	"github.com/orchestry/orchestry/services/routing/load"
@@ -44,6 +45,15 @@ type Config struct {
 	// LoadInterval is the least time between two changes of an instance's
 	// load band (from instance.stats reports).
 	LoadInterval time.Duration `env:"ORCHESTRY_LOAD_BAND_INTERVAL" envDefault:"30s"`
+	// AutoHighRate is the request rate of an app (per second, all
+	// instances) from which lb_method auto chooses least_conn.
+	AutoHighRate float64 `env:"ORCHESTRY_AUTO_HIGH_RATE" envDefault:"100"`
+	// AutoWindows is how many traffic windows in a row must agree on a new
+	// auto choice.
+	AutoWindows int `env:"ORCHESTRY_AUTO_WINDOWS" envDefault:"3"`
+	// AutoInterval is the least time between two changes of an app's auto
+	// choice.
+	AutoInterval time.Duration `env:"ORCHESTRY_AUTO_INTERVAL" envDefault:"60s"`
 }
 
 // Service is one routing replica.
@@ -66,6 +76,12 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.AutoHighRate <= 0 {
+		cfg.AutoHighRate = 100
+	}
+	if cfg.AutoWindows <= 0 {
+		cfg.AutoWindows = 3
 	}
 	return &Service{nc: nc, cfg: cfg, log: log.With().Str("service", "routing").Logger()}, nil
 }
@@ -117,9 +133,11 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	parts := map[string]func(context.Context) error{
-		"outbox":  func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
-		"intake":  intake.New(js, st, s.log).Run,
-		"load":    load.New(js, st, s.cfg.LoadInterval, s.log).Run,
+		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
+		"intake": intake.New(js, st, s.log).Run,
+		"load":   load.New(js, st, s.cfg.LoadInterval, s.log).Run,
+		"auto": auto.New(js, st, auto.Thresholds{HighRate: s.cfg.AutoHighRate, Windows: s.cfg.AutoWindows,
+			Interval: s.cfg.AutoInterval}, s.log).Run,
 		"status":  func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
 		"health":  func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
 		"traffic": func(ctx context.Context) error { return trafficView.Run(ctx, js, s.log) },

@@ -27,6 +27,7 @@ type backend struct {
 	probes  atomic.Int64 // health requests seen
 	served  atomic.Int64 // traffic requests seen
 	last    atomic.Int64 // unix nanos of the last traffic request
+	delay   atomic.Int64 // nanoseconds each traffic request waits before its answer
 
 	// dead: every request, probe or traffic, has its connection reset once
 	// read, so NGINX counts an error and tries the next server; unlike
@@ -72,6 +73,7 @@ func (b *backend) serve(ln net.Listener) {
 		if r.URL.Path == "/slow" { // holds the connection: a long request
 			time.Sleep(1500 * time.Millisecond)
 		}
+		time.Sleep(time.Duration(b.delay.Load()))
 		if b.fail500.Load() {
 			b.sent500.Add(1)
 			w.WriteHeader(http.StatusInternalServerError)

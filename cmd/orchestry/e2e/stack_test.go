@@ -81,6 +81,8 @@ type stack struct {
 	syslog string
 	// selfSigned lets the renderer create development certificates.
 	selfSigned bool
+	// routing is the routing service's configuration.
+	routing routing.Config
 
 	mu         sync.Mutex
 	stopRender func()
@@ -146,7 +148,8 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
-	rt, err := routing.New(nc, routing.Config{APIAddr: "127.0.0.1:0", APIToken: testToken}, log)
+	s.routing.APIAddr, s.routing.APIToken = "127.0.0.1:0", testToken
+	rt, err := routing.New(nc, s.routing, log)
 	if err != nil {
 		t.Fatal(err)
 	}

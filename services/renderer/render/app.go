@@ -106,6 +106,9 @@ func upstream(a app, lb *crossplane.Directive) *crossplane.Directive {
 		if loaded {
 			s.weight *= loadFactor(in.LoadBand)
 		}
+		if a.auto != nil && len(a.auto.Weights) > 0 {
+			s.weight *= autoFactor(a.auto.Weights, in.ID)
+		}
 		if m := a.spec.MaxConns; m > 0 {
 			s.maxConns = max(1, m*loadFactor(in.LoadBand)/events.MaxLoadBand)
 		}
@@ -421,4 +424,14 @@ func loadFactor(band int) int {
 		band = 1
 	}
 	return events.MaxLoadBand + 1 - band
+}
+
+// autoFactor multiplies an instance's weight by its latency factor under
+// routing's auto choice: 4 for the fastest (and an instance not listed)
+// down to 1.
+func autoFactor(weights map[string]int, id string) int {
+	if f, ok := weights[id]; ok {
+		return f
+	}
+	return events.MaxAutoWeight
 }

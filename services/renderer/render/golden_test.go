@@ -108,6 +108,11 @@ func goldenCases() map[string][]events.RoutingState {
 				}}, inst("w1", "10.0.0.1", 8080)),
 			state("api", events.AppSpec{}, inst("a1", "10.0.1.1", 8080)),
 		},
+		"auto_latency_weights": {func() events.RoutingState {
+			s := state("web", events.AppSpec{LBMethod: events.LBLeastConn}, inst("fast", "10.0.0.1", 80), inst("mid", "10.0.0.2", 80), inst("slow", "10.0.0.3", 80))
+			s.Auto = &events.AutoChoice{Method: events.LBLeastConn, Weights: map[string]int{"mid": 3, "slow": 1}, Reason: "test"}
+			return s
+		}()},
 		"load_bands": {state("web", events.AppSpec{MaxConns: 100}, events.Instance{ID: "a", IP: "10.0.0.1", Port: 80, LoadBand: 1},
 			events.Instance{ID: "b", IP: "10.0.0.2", Port: 80, Weight: 2, LoadBand: 4}, events.Instance{ID: "c", IP: "10.0.0.3", Port: 80})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},

@@ -160,6 +160,7 @@ type app struct {
 	name      string
 	spec      events.AppSpec
 	instances []events.Instance
+	auto      *events.AutoChoice
 }
 
 // prepare validates every app and instance, rejects duplicates and returns
@@ -195,7 +196,7 @@ func prepare(states []events.RoutingState) ([]app, error) {
 		}
 		insts := slices.Clone(st.Instances)
 		slices.SortFunc(insts, func(a, b events.Instance) int { return strings.Compare(a.ID, b.ID) })
-		out = append(out, app{name: name, spec: st.App.Spec, instances: insts})
+		out = append(out, app{name: name, spec: st.App.Spec, instances: insts, auto: st.Auto})
 	}
 	slices.SortFunc(out, func(a, b app) int { return strings.Compare(a.name, b.name) })
 	return out, nil

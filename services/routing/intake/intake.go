@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/durable"
 	"github.com/orchestry/orchestry/services/routing/store"
 )
 
@@ -44,23 +45,17 @@ func New(js jetstream.JetStream, st *store.Store, log zerolog.Logger) *Intake {
 // Run creates (or updates) the durable consumer and processes messages
 // until ctx ends.
 func (in *Intake) Run(ctx context.Context) error {
-	cons, err := in.js.CreateOrUpdateConsumer(ctx, events.StreamInstances, jetstream.ConsumerConfig{
+	err := durable.Consume(ctx, in.js, events.StreamInstances, jetstream.ConsumerConfig{
 		Durable:        Consumer,
 		Description:    "routing: apply instance registrations and removals",
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        30 * time.Second,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		FilterSubjects: []string{events.InstanceRegisteredWildcard, events.InstanceDeregisteredWildcard},
-	})
+	}, in.handle)
 	if err != nil {
-		return fmt.Errorf("intake: consumer %s on %s: %w", Consumer, events.StreamInstances, err)
+		return fmt.Errorf("intake: %w", err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { in.handle(ctx, msg) })
-	if err != nil {
-		return fmt.Errorf("intake: consume %s: %w", Consumer, err)
-	}
-	<-ctx.Done()
-	cc.Stop()
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/durable"
 	"github.com/orchestry/orchestry/services/routing/store"
 )
 
@@ -72,23 +73,17 @@ func New(js jetstream.JetStream, st *store.Store, minInterval time.Duration, log
 // Run consumes new stats reports with the durable consumer until ctx ends.
 // Reports are figures of the moment: older ones are not replayed.
 func (f *Follower) Run(ctx context.Context) error {
-	cons, err := f.js.CreateOrUpdateConsumer(ctx, events.StreamStats, jetstream.ConsumerConfig{
+	err := durable.Consume(ctx, f.js, events.StreamStats, jetstream.ConsumerConfig{
 		Durable:        Consumer,
 		Description:    "routing: load bands from instance stats",
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        30 * time.Second,
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		FilterSubjects: []string{events.InstanceStatsWildcard},
-	})
+	}, f.handle)
 	if err != nil {
-		return fmt.Errorf("load: consumer %s on %s: %w", Consumer, events.StreamStats, err)
+		return fmt.Errorf("load: %w", err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { f.handle(ctx, msg) })
-	if err != nil {
-		return fmt.Errorf("load: consume %s: %w", Consumer, err)
-	}
-	<-ctx.Done()
-	cc.Stop()
 	return nil
 }
 

@@ -104,11 +104,17 @@ func Envelope(e jetstream.KeyValueEntry) (events.Envelope, error) {
 	return env, nil
 }
 
-// State is the resolved routing state of a stored record at revision rev.
+// State is the resolved routing state of a stored record at revision rev,
+// with routing's auto choice applied.
 func State(rec events.AppRecord, rev uint64) events.RoutingState {
 	ins := rec.Instances
 	if ins == nil {
 		ins = []events.Instance{}
 	}
-	return events.RoutingState{App: spec.Resolve(rec.App), Instances: ins, Revision: rev}
+	st := events.RoutingState{App: spec.Resolve(rec.App), Instances: ins, Revision: rev}
+	if rec.Auto != nil && spec.ChosenFromTraffic(rec.App) {
+		st.App.Spec.LBMethod = rec.Auto.Method
+		st.Auto = rec.Auto
+	}
+	return st
 }

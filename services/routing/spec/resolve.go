@@ -8,7 +8,8 @@ const DefaultPort = 80
 // Resolve fills the defaults of a declared app, as published on
 // routing.changed: the load-balancing method is made concrete (empty means
 // round_robin; auto picks ip_hash for session affinity, a consistent hash on
-// the client address for stateful apps, and least_conn otherwise; session
+// the client address for stateful apps, and otherwise round_robin until
+// routing chooses from the app's traffic, see ChosenFromTraffic; session
 // affinity turns round_robin into ip_hash) and a missing external port
 // becomes 80. The declared app is not modified.
 func Resolve(a events.App) events.App {
@@ -26,11 +27,18 @@ func Resolve(a events.App) events.App {
 		case s.Stateful:
 			s.LBMethod, s.HashKey = events.LBHash, "remote_addr"
 		default:
-			s.LBMethod = events.LBLeastConn
+			s.LBMethod = events.LBRoundRobin
 		}
 	}
 	if s.Networking.ExternalPort == 0 {
 		s.Networking.ExternalPort = DefaultPort
 	}
 	return a
+}
+
+// ChosenFromTraffic reports whether the app's method is chosen from its
+// traffic (an events.AutoChoice): lb_method auto without session affinity
+// or stateful, which decide it on their own.
+func ChosenFromTraffic(a events.App) bool {
+	return a.Spec.LBMethod == events.LBAuto && !a.Spec.SessionAffinity && !a.Spec.Stateful
 }

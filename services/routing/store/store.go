@@ -134,6 +134,9 @@ func (s *Store) PutApp(ctx context.Context, app events.App) (rev uint64, created
 		}
 		rec := cur.Record
 		rec.App = app
+		if !spec.ChosenFromTraffic(app) {
+			rec.Auto = nil // a later auto starts afresh
+		}
 		rev, err = s.kv.Update(ctx, name, encode(rec), cur.Revision)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			backoff(ctx, attempt)
@@ -233,6 +236,24 @@ func (s *Store) UpdateInstance(ctx context.Context, app, id string, fn func(*eve
 		}
 		rec.Instances = slices.Clone(rec.Instances)
 		rec.Instances[i] = in
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
+	return changed, err
+}
+
+// UpdateAuto sets the app's auto choice to what choose returns for the
+// current record, writing only when choose reports a change.
+func (s *Store) UpdateAuto(ctx context.Context, app string, choose func(events.AppRecord) (*events.AutoChoice, bool)) (changed bool, err error) {
+	_, err = s.mutate(ctx, app, func(rec *events.AppRecord) error {
+		c, ok := choose(*rec)
+		if !ok {
+			return errUnchanged
+		}
+		rec.Auto = c
+		changed = true
 		return nil
 	})
 	if errors.Is(err, errUnchanged) {
