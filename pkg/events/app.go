@@ -24,10 +24,16 @@ type AppSpec struct {
 	// LBMethod is one of the LB* constants; empty means round_robin.
 	LBMethod string `json:"lb_method,omitempty"`
 	// HashKey selects the key for the hash method: request_uri,
-	// remote_addr, header:<Name> or cookie:<name>.
-	HashKey         string `json:"hash_key,omitempty"`
-	SessionAffinity bool   `json:"session_affinity,omitempty"`
-	Stateful        bool   `json:"stateful,omitempty"`
+	// remote_addr, header:<Name> or cookie:<name>. With SessionAffinity,
+	// a cookie:<name> key pins clients by that cookie.
+	HashKey string `json:"hash_key,omitempty"`
+	// SessionAffinity keeps each client on one instance: by its address
+	// (ip_hash), or by the cookie HashKey names (a consistent hash of it).
+	// It decides the method when lb_method is empty, round_robin or auto.
+	SessionAffinity bool `json:"session_affinity,omitempty"`
+	// Stateful makes lb_method auto a consistent hash of the client
+	// address, so clients keep their instance when instances come and go.
+	Stateful bool `json:"stateful,omitempty"`
 	// Retries says when NGINX sends a failed request to another instance;
 	// nil retries on connection errors and timeouts, on every instance at
 	// most once.

@@ -208,8 +208,8 @@ func (s AppSpec) validate(f *fields, p string) {
 	switch {
 	case s.LBMethod == LBHash && s.HashKey == "":
 		f.add(p+".hash_key", "is required when lb_method is hash")
-	case s.HashKey != "" && s.LBMethod != LBHash:
-		f.add(p+".hash_key", "is only used when lb_method is hash")
+	case s.HashKey != "" && s.LBMethod != LBHash && !s.cookieAffinity():
+		f.add(p+".hash_key", "is only used when lb_method is hash, or as cookie:<name> with session_affinity")
 	case s.HashKey != "":
 		f.check(p+".hash_key", CheckHashKey(s.HashKey))
 	}
@@ -244,6 +244,17 @@ func validateRequestSettings(f *fields, p, maxBodySize string, timeout float64, 
 			f.check(p+".headers."+k, CheckHeaderValue(v))
 		}
 	}
+}
+
+// cookieAffinity reports whether the spec asks for session affinity by a
+// cookie: session_affinity with hash_key cookie:<name>, and a method that
+// session affinity decides (empty, round_robin or auto).
+func (s AppSpec) cookieAffinity() bool {
+	switch s.LBMethod {
+	case "", LBRoundRobin, LBAuto:
+		return s.SessionAffinity && strings.HasPrefix(s.HashKey, "cookie:")
+	}
+	return false
 }
 
 var probeMethods = map[string]bool{"": true, "GET": true, "HEAD": true, "POST": true, "OPTIONS": true}

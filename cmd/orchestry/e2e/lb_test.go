@@ -43,6 +43,37 @@ func TestIPHashPinsAClientToOneInstance(t *testing.T) {
 	}
 }
 
+func TestSessionAffinityByCookiePinsEachSessionAndSpreadsSessions(t *testing.T) {
+	s := newStack(t)
+	port := freePort(t)
+	s.putApp("web", port, "  session_affinity: true\n  hash_key: cookie:sid\n")
+	bs := []*backend{startBackend(t, "b1"), startBackend(t, "b2"), startBackend(t, "b3")}
+	for _, b := range bs {
+		s.addBackend("web", b)
+	}
+	for _, b := range bs {
+		s.waitLive("web", b.Port, true, 10*time.Second)
+	}
+	s.settle() // the reload that opens the port is confirmed
+	if conf := s.readFile("live/apps/web.conf"); !strings.Contains(conf, "hash $cookie_sid consistent;") {
+		t.Fatalf("session affinity by cookie is not a consistent hash of it:\n%s", conf)
+	}
+	used := map[string]int{}
+	for i := range 30 {
+		c := map[string]string{"Cookie": fmt.Sprintf("sid=session-%d", i)}
+		first := route(t, port, "/", c)
+		for range 5 {
+			if got := route(t, port, "/", c); got != first {
+				t.Fatalf("session %d moved from %s to %s", i, first, got)
+			}
+		}
+		used[first]++
+	}
+	if len(used) != 3 {
+		t.Fatalf("30 sessions landed on %v; want all three instances used", used)
+	}
+}
+
 func TestLeastConnSendsNewRequestsToTheIdleInstance(t *testing.T) {
 	s := newStack(t)
 	port := s.lbApp("web", "least_conn", startBackend(t, "b1"), startBackend(t, "b2"))

@@ -235,6 +235,9 @@ func TestAHostileRuleIsRefusedWith422NamingTheFieldAndNothingIsStored(t *testing
 		{"split target", "  - id: x\n    split: {target: 'a; return 200', percent: 20}\n", "spec.rules[0].split.target"},
 		{"split percent", "  - id: x\n    split: {target: b, percent: 100}\n", "spec.rules[0].split.percent"},
 		{"split cookie", "  - id: x\n    split: {target: b, percent: 20, sticky: {cookie: 'a=1; $host'}}\n", "spec.rules[0].split.sticky.cookie"},
+		{"rule header", "  - id: x\n    headers: {X-A: 'v\" always; lua_code_cache off; \"'}\n", "spec.rules[0].headers.X-A"},
+		{"rule body size", "  - id: x\n    max_body_size: '1m; include /etc/passwd'\n", "spec.rules[0].max_body_size"},
+		{"rule rate", "  - id: x\n    rate_limit: {requests_per_second: '5r/s; limit_req_zone'}\n", "spec.rules[0].rate_limit.requests_per_second"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			body := fmt.Sprintf("apiVersion: v1\nkind: App\nmetadata:\n  name: evil\nspec:\n  networking:\n    external_port: %d\n  rules:\n%s", port, c.rules)

@@ -199,6 +199,8 @@ func TestResolve(t *testing.T) {
 		{"auto with affinity", events.AppSpec{LBMethod: "auto", SessionAffinity: true, Stateful: true}, events.LBIPHash, "", 80},
 		{"auto stateful", events.AppSpec{LBMethod: "auto", Stateful: true}, events.LBHash, "remote_addr", 80},
 		{"auto plain", events.AppSpec{LBMethod: "auto"}, events.LBRoundRobin, "", 80},
+		{"cookie affinity", events.AppSpec{SessionAffinity: true, HashKey: "cookie:sid"}, events.LBHash, "cookie:sid", 80},
+		{"auto cookie affinity", events.AppSpec{LBMethod: "auto", SessionAffinity: true, HashKey: "cookie:sid"}, events.LBHash, "cookie:sid", 80},
 		{"explicit kept", events.AppSpec{LBMethod: "hash", HashKey: "request_uri", Networking: events.Networking{ExternalPort: 8443}}, events.LBHash, "request_uri", 8443},
 	}
 	for _, tt := range tests {
