@@ -146,7 +146,7 @@ func (c Certificate) Validate() error {
 	return f.err()
 }
 
-func (c Certificate) entity() string { return c.Domain }
+func (c Certificate) entity() string { return CertKey(c.Domain) }
 
 // Validate checks the failure.
 func (c CertFailure) Validate() error {
@@ -158,7 +158,7 @@ func (c CertFailure) Validate() error {
 	return f.err()
 }
 
-func (c CertFailure) entity() string { return c.Domain }
+func (c CertFailure) entity() string { return CertKey(c.Domain) }
 
 // Validate checks the window.
 func (m UpstreamMetrics) Validate() error {

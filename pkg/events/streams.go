@@ -33,7 +33,27 @@ const (
 	// work (health probers), one key per "<service>.<replica>"; entries
 	// vanish a minute after the last heartbeat.
 	BucketMembers = "members"
+	// BucketCerts holds the certificate of each TLS domain, the value a
+	// JSON CertBundle (chain and private key) under CertKey(domain):
+	// written by the certs issuer, read by every renderer. Only those two
+	// services may read it.
+	BucketCerts = "certs"
+	// BucketACMEChallenges holds pending ACME HTTP-01 answers: the token
+	// as key, the key authorization as value, gone after an hour. Any
+	// certs replica answers NGINX's challenge requests from it.
+	BucketACMEChallenges = "acme-challenges"
+	// BucketCertsLease holds the issuer lease: one key, CertsLeaseKey,
+	// naming the certs replica that may issue; it lapses CertsLeaseTTL
+	// after its holder's last renewal.
+	BucketCertsLease = "certs-lease"
 )
+
+// CertsLeaseKey is the key of the issuer lease in BucketCertsLease.
+const CertsLeaseKey = "issuer"
+
+// CertsLeaseTTL is how long the issuer lease outlives its holder's last
+// renewal.
+const CertsLeaseTTL = 15 * time.Second
 
 // HealthKey is the BucketHealth key of an instance. Instance ids may hold
 // ':' which KV keys may not, so the id is base64url-encoded.
@@ -82,6 +102,9 @@ func Buckets(replicas int) []jetstream.KeyValueConfig {
 		{Bucket: BucketApps, Description: "routing: apps and their instances", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
 		{Bucket: BucketHealth, Description: "health: current state per instance", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
 		{Bucket: BucketMembers, Description: "heartbeats of replicas sharing work", History: 1, TTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: replicas},
+		{Bucket: BucketCerts, Description: "certs: certificate chain and key per TLS domain", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
+		{Bucket: BucketACMEChallenges, Description: "certs: pending ACME HTTP-01 answers", History: 1, TTL: time.Hour, Storage: jetstream.FileStorage, Replicas: replicas},
+		{Bucket: BucketCertsLease, Description: "certs: the issuer lease", History: 1, TTL: CertsLeaseTTL, Storage: jetstream.FileStorage, Replicas: replicas},
 	}
 }
 

@@ -39,10 +39,10 @@ func InstanceHealth(app string) string { return "instance.health." + app }
 func ConfigRendered(node string) string { return "config.rendered." + node }
 
 // CertIssued is the subject announcing a new certificate for domain.
-func CertIssued(domain string) string { return "cert.issued." + domain }
+func CertIssued(domain string) string { return "cert.issued." + CertKey(domain) }
 
 // CertFailed is the subject announcing a failed issuance for domain.
-func CertFailed(domain string) string { return "cert.failed." + domain }
+func CertFailed(domain string) string { return "cert.failed." + CertKey(domain) }
 
 // MetricsUpstream is the subject of periodic traffic figures of app.
 func MetricsUpstream(app string) string { return "metrics.upstream." + app }
