@@ -46,6 +46,11 @@ const (
 	// naming the certs replica that may issue; it lapses CertsLeaseTTL
 	// after its holder's last renewal.
 	BucketCertsLease = "certs-lease"
+	// BucketCertsIssuer holds the issuer's own secrets, so that whichever
+	// certs replica holds the lease issues with them: the ACME account
+	// (key and registration) per directory URL and the local CA of the
+	// selfsigned provider. Only the certs service may read it.
+	BucketCertsIssuer = "certs-issuer"
 )
 
 // CertsLeaseKey is the key of the issuer lease in BucketCertsLease.
@@ -104,6 +109,7 @@ func Buckets(replicas int) []jetstream.KeyValueConfig {
 		{Bucket: BucketMembers, Description: "heartbeats of replicas sharing work", History: 1, TTL: time.Minute, Storage: jetstream.MemoryStorage, Replicas: replicas},
 		{Bucket: BucketCerts, Description: "certs: certificate chain and key per TLS domain", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
 		{Bucket: BucketACMEChallenges, Description: "certs: pending ACME HTTP-01 answers", History: 1, TTL: time.Hour, Storage: jetstream.FileStorage, Replicas: replicas},
+		{Bucket: BucketCertsIssuer, Description: "certs: ACME accounts and the local CA", History: 1, Storage: jetstream.FileStorage, Replicas: replicas},
 		{Bucket: BucketCertsLease, Description: "certs: the issuer lease", History: 1, TTL: CertsLeaseTTL, Storage: jetstream.FileStorage, Replicas: replicas},
 	}
 }
