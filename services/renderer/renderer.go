@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/renderer/apply"
+	"github.com/orchestry/orchestry/services/renderer/certsync"
 	"github.com/orchestry/orchestry/services/renderer/model"
 	"github.com/orchestry/orchestry/services/renderer/nginx"
 	"github.com/orchestry/orchestry/services/renderer/render"
@@ -78,6 +81,7 @@ type Service struct {
 	applier *apply.Applier
 	certDir string
 	certs   tlsfiles.Checker // only the render loop uses it
+	sync    *certsync.Sync
 	kick    chan struct{}
 }
 
@@ -126,10 +130,12 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("renderer: %w", err)
 	}
 	policy := model.Policy{HoldUnprobed: cfg.Unprobed == "hold", SlowStart: cfg.SlowStart, PanicPercent: cfg.PanicPercent}
-	return &Service{
+	s := &Service{
 		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier, certDir: opts.CertDir,
 		kick: make(chan struct{}, 1),
-	}, nil
+	}
+	s.sync = certsync.New(js, opts.CertDir, s.changed, log)
+	return s, nil
 }
 
 // Run follows the events and keeps NGINX in step until ctx ends, then stops
@@ -148,6 +154,15 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer health.stop()
+	syncDone := make(chan error, 1)
+	syncCtx, stopSync := context.WithCancel(ctx)
+	go func() { syncDone <- s.sync.Run(syncCtx) }()
+	defer func() {
+		stopSync()
+		if err := <-syncDone; err != nil {
+			s.log.Error().Err(err).Msg("certificate sync")
+		}
+	}()
 	defer func() {
 		if err := s.sup.Stop(s.cfg.StopGrace); err != nil {
 			s.log.Error().Err(err).Msg("stop nginx")
@@ -158,11 +173,14 @@ func (s *Service) Run(ctx context.Context) error {
 	// serves is the whole current state, not a prefix of it.
 	catchUp := time.NewTimer(30 * time.Second)
 	defer catchUp.Stop()
-	for _, f := range []*follower{routing, health} {
+	for _, f := range []struct {
+		what     string
+		caughtUp <-chan struct{}
+	}{{routing.stream, routing.caughtUp}, {health.stream, health.caughtUp}, {"certificates", s.sync.CaughtUp()}} {
 		select {
 		case <-f.caughtUp:
 		case <-catchUp.C:
-			s.log.Warn().Str("stream", f.stream).Msg("replay not caught up within 30s; rendering what is known")
+			s.log.Warn().Str("replay", f.what).Msg("replay not caught up within 30s; rendering what is known")
 		case <-ctx.Done():
 			return nil
 		}
@@ -210,8 +228,8 @@ func (s *Service) changed() {
 // slow-start step is due (zero: none).
 func (s *Service) cycle(ctx context.Context) time.Time {
 	apps, next := s.model.Snapshot(time.Now())
-	apps, problems := s.checkCertificates(apps)
-	res := s.applier.Apply(ctx, apps)
+	apps, problems, certs := s.checkCertificates(apps)
+	res := s.applier.Apply(ctx, apps, certs)
 	ev := s.log.Info()
 	switch {
 	case res.Err != nil && ctx.Err() != nil:
@@ -330,9 +348,11 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 // checkCertificates leaves out the TLS apps whose certificate files cannot
 // serve them (after creating self-signed ones when so configured), so one
 // app's missing certificate never keeps the others from going live. Each
-// app left out is returned as a problem.
-func (s *Service) checkCertificates(apps []events.RoutingState) ([]events.RoutingState, []events.AppProblem) {
+// app left out is returned as a problem; certs identifies the certificate
+// files of the apps kept (tlsfiles.Identity).
+func (s *Service) checkCertificates(apps []events.RoutingState) (_ []events.RoutingState, _ []events.AppProblem, certs string) {
 	var problems []events.AppProblem
+	var ids []string
 	out := apps[:0:0]
 	now := time.Now()
 	for _, a := range apps {
@@ -355,7 +375,9 @@ func (s *Service) checkCertificates(apps []events.RoutingState) ([]events.Routin
 			problems = append(problems, events.AppProblem{App: a.App.Metadata.Name, Reason: clip("left out: "+err.Error(), 1024)})
 			continue
 		}
+		ids = append(ids, n.Domain+"="+tlsfiles.Identity(s.certDir, n.Domain))
 		out = append(out, a)
 	}
-	return out, problems
+	slices.Sort(ids)
+	return out, problems, strings.Join(ids, "\n")
 }

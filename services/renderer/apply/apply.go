@@ -12,6 +12,8 @@ package apply
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -93,9 +95,12 @@ func New(opts render.Options, sup *nginx.Supervisor, confirmTimeout time.Duratio
 func (a *Applier) Version() uint64 { return a.version }
 
 // Apply renders apps and makes the result live unless it is byte-identical
-// to the live config and NGINX is running. Apply is not safe for concurrent
-// use; the renderer calls it from one loop.
-func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState) Result {
+// to the live config, uses the same certificate files, and NGINX is
+// running. certs identifies the certificate files the config points at
+// (see tlsfiles.Identity): a new certificate under the same path then
+// reloads NGINX too. Apply is not safe for concurrent use; the renderer
+// calls it from one loop.
+func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs string) Result {
 	res := Result{Version: a.version, Attempted: a.version, Apps: len(apps)}
 	t0 := time.Now()
 	cfg, err := render.Render(apps, a.opts)
@@ -103,6 +108,10 @@ func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState) Result 
 	if err != nil {
 		res.Outcome, res.Err = events.OutcomeInvalid, err
 		return res
+	}
+	if certs != "" {
+		sum := sha256.Sum256([]byte(cfg.Hash + "\n" + certs))
+		cfg.Hash = hex.EncodeToString(sum[:])
 	}
 	res.Hash = cfg.Hash
 	if cfg.Hash == a.hash && a.version > 0 {

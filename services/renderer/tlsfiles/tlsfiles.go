@@ -5,6 +5,7 @@
 package tlsfiles
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -41,7 +43,11 @@ func Check(dir, domain string, now time.Time) error {
 			return fmt.Errorf("certificate for %s: %w", domain, err)
 		}
 	}
-	if err := leaf.VerifyHostname(domain); err != nil {
+	host := domain
+	if rest, ok := strings.CutPrefix(domain, "*."); ok {
+		host = "any." + rest // a wildcard name must be covered by a wildcard certificate
+	}
+	if err := leaf.VerifyHostname(host); err != nil {
 		return fmt.Errorf("certificate for %s: %w", domain, err)
 	}
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
@@ -117,43 +123,87 @@ const SelfSignedLifetime = 90 * 24 * time.Hour
 // in dir, valid from now for SelfSignedLifetime. The key is written with
 // mode 0600 and both files are replaced atomically.
 func WriteSelfSigned(dir, domain string, now time.Time) error {
+	certPEM, keyPEM, err := SelfSigned(domain, now, SelfSignedLifetime)
+	if err != nil {
+		return err
+	}
+	if _, err := WritePair(dir, domain, certPEM, keyPEM); err != nil {
+		return fmt.Errorf("self-signed %s: %w", domain, err)
+	}
+	return nil
+}
+
+// SelfSigned returns a new self-signed ECDSA P-256 certificate for domain
+// with a random serial, valid from now for lifetime, and its key (PKCS#8),
+// both PEM.
+func SelfSigned(domain string, now time.Time, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+		return nil, nil, fmt.Errorf("self-signed %s: %w", domain, err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+		return nil, nil, fmt.Errorf("self-signed %s: %w", domain, err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: domain, Organization: []string{"Orchestry development"}},
 		DNSNames:              []string{domain},
 		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(SelfSignedLifetime),
+		NotAfter:              now.Add(lifetime),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+		return nil, nil, fmt.Errorf("self-signed %s: %w", domain, err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+		return nil, nil, fmt.Errorf("self-signed %s: %w", domain, err)
 	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// WritePair writes domain's certificate chain and private key (PEM) into
+// dir, the key with mode 0600, each file replaced atomically and the key
+// first, so a certificate is never on disk without its key. A pair already
+// on disk byte for byte is left alone; changed reports whether a file was
+// written.
+func WritePair(dir, domain string, certPEM, keyPEM []byte) (changed bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+		return false, fmt.Errorf("certificate files of %s: %w", domain, err)
 	}
-	// Key first: a certificate without its key is never on disk alone.
-	if err := writeAtomic(KeyFile(dir, domain), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{KeyFile(dir, domain), keyPEM, 0o600}, {CertFile(dir, domain), certPEM, 0o644}} {
+		if old, err := os.ReadFile(f.path); err == nil && bytes.Equal(old, f.data) {
+			continue
+		}
+		if err := writeAtomic(f.path, f.data, f.mode); err != nil {
+			return changed, fmt.Errorf("certificate files of %s: %w", domain, err)
+		}
+		changed = true
 	}
-	if err := writeAtomic(CertFile(dir, domain), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return fmt.Errorf("self-signed %s: %w", domain, err)
+	return changed, nil
+}
+
+// Identity names the current files of domain's pair in dir by size and
+// modification time ("" when one is missing): it changes whenever either
+// file is replaced.
+func Identity(dir, domain string) string {
+	var sb strings.Builder
+	for _, p := range []string{CertFile(dir, domain), KeyFile(dir, domain)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(&sb, "%d.%d;", fi.Size(), fi.ModTime().UnixNano())
 	}
-	return nil
+	return sb.String()
 }
 
 // writeAtomic writes data to a temporary file with mode and renames it to
