@@ -67,6 +67,14 @@ type Config struct {
 	// production the certs service provides them). Without it such an app
 	// is left out of the config and reported, and the others go live.
 	SelfSigned bool `env:"ORCHESTRY_RENDER_SELF_SIGNED" envDefault:"false"`
+	// HTTPPort is the plain HTTP port of the servers redirecting TLS apps
+	// to HTTPS and answering ACME HTTP-01 challenges.
+	HTTPPort int `env:"ORCHESTRY_NGINX_HTTP_PORT" envDefault:"80"`
+	// ACMEChallenge is the certs service's HTTP-01 responder (ip:port):
+	// NGINX proxies /.well-known/acme-challenge/ on HTTPPort there, also
+	// for TLS apps still waiting for their first certificate. Empty routes
+	// no challenge.
+	ACMEChallenge string `env:"ORCHESTRY_RENDER_ACME_CHALLENGE"`
 	// StopGrace bounds NGINX's graceful shutdown before it is killed.
 	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
 }
@@ -121,9 +129,11 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		WorkerProcesses: cfg.Workers,
 		Node:            cfg.Node,
 		Syslog:          cfg.Syslog,
+		HTTPPort:        cfg.HTTPPort,
+		ACMEChallenge:   cfg.ACMEChallenge,
 	}
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("renderer: settings (ORCHESTRY_NGINX_STATUS_ADDR, ORCHESTRY_NGINX_WORKERS, ORCHESTRY_NGINX_SYSLOG, ORCHESTRY_DATA_DIR): %w", err)
+		return nil, fmt.Errorf("renderer: settings (ORCHESTRY_NGINX_STATUS_ADDR, ORCHESTRY_NGINX_WORKERS, ORCHESTRY_NGINX_SYSLOG, ORCHESTRY_NGINX_HTTP_PORT, ORCHESTRY_RENDER_ACME_CHALLENGE, ORCHESTRY_DATA_DIR): %w", err)
 	}
 	applier, err := apply.New(opts, sup, cfg.ConfirmTimeout, log)
 	if err != nil {
@@ -348,9 +358,10 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 // checkCertificates leaves out the TLS apps whose certificate files cannot
 // serve them (after creating self-signed ones when so configured), so one
 // app's missing certificate never keeps the others from going live. Each
-// app left out is returned as a problem; certs identifies the certificate
-// files of the apps kept (tlsfiles.Identity).
-func (s *Service) checkCertificates(apps []events.RoutingState) (_ []events.RoutingState, _ []events.AppProblem, certs string) {
+// app left out is returned as a problem and its domain as awaiting a
+// certificate; certs also identifies the certificate files of the apps
+// kept (tlsfiles.Identity).
+func (s *Service) checkCertificates(apps []events.RoutingState) (_ []events.RoutingState, _ []events.AppProblem, certs apply.Certs) {
 	var problems []events.AppProblem
 	var ids []string
 	out := apps[:0:0]
@@ -373,11 +384,13 @@ func (s *Service) checkCertificates(apps []events.RoutingState) (_ []events.Rout
 		if err != nil {
 			s.log.Warn().Err(err).Str("app", a.App.Metadata.Name).Msg("TLS app left out of the config")
 			problems = append(problems, events.AppProblem{App: a.App.Metadata.Name, Reason: clip("left out: "+err.Error(), 1024)})
+			certs.Awaiting = append(certs.Awaiting, n.Domain)
 			continue
 		}
 		ids = append(ids, n.Domain+"="+tlsfiles.Identity(s.certDir, n.Domain))
 		out = append(out, a)
 	}
 	slices.Sort(ids)
-	return out, problems, strings.Join(ids, "\n")
+	certs.Identity = strings.Join(ids, "\n")
+	return out, problems, certs
 }

@@ -94,23 +94,35 @@ func New(opts render.Options, sup *nginx.Supervisor, confirmTimeout time.Duratio
 // Version is the live config version.
 func (a *Applier) Version() uint64 { return a.version }
 
+// Certs is what the renderer knows of certificates for one Apply.
+type Certs struct {
+	// Identity names the certificate files the config points at (see
+	// tlsfiles.Identity): a new certificate under the same path changes
+	// it, and NGINX reloads although the config text is the same.
+	Identity string
+	// Awaiting are the domains of TLS apps left out for want of a usable
+	// certificate; they still answer ACME challenges (see
+	// render.Options.AwaitingCerts).
+	Awaiting []string
+}
+
 // Apply renders apps and makes the result live unless it is byte-identical
 // to the live config, uses the same certificate files, and NGINX is
-// running. certs identifies the certificate files the config points at
-// (see tlsfiles.Identity): a new certificate under the same path then
-// reloads NGINX too. Apply is not safe for concurrent use; the renderer
-// calls it from one loop.
-func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs string) Result {
+// running. Apply is not safe for concurrent use; the renderer calls it
+// from one loop.
+func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs Certs) Result {
 	res := Result{Version: a.version, Attempted: a.version, Apps: len(apps)}
 	t0 := time.Now()
-	cfg, err := render.Render(apps, a.opts)
+	opts := a.opts
+	opts.AwaitingCerts = certs.Awaiting
+	cfg, err := render.Render(apps, opts)
 	res.Render = time.Since(t0)
 	if err != nil {
 		res.Outcome, res.Err = events.OutcomeInvalid, err
 		return res
 	}
-	if certs != "" {
-		sum := sha256.Sum256([]byte(cfg.Hash + "\n" + certs))
+	if certs.Identity != "" {
+		sum := sha256.Sum256([]byte(cfg.Hash + "\n" + certs.Identity))
 		cfg.Hash = hex.EncodeToString(sum[:])
 	}
 	res.Hash = cfg.Hash

@@ -114,7 +114,7 @@ func TestApplyOutcomes(t *testing.T) {
 		{"a good change after failures goes live", []events.RoutingState{app("web", web.App.Spec.Networking.ExternalPort, false)}, events.OutcomeApplied, 4, "503"},
 	}
 	for _, st := range steps {
-		r := a.Apply(ctx, st.apps, "")
+		r := a.Apply(ctx, st.apps, Certs{})
 		if r.Outcome != st.outcome || r.Version != st.version {
 			t.Fatalf("%s: outcome %s version %d (err %v), want %s version %d", st.name, r.Outcome, r.Version, r.Err, st.outcome, st.version)
 		}
@@ -163,7 +163,7 @@ func TestApplyOutcomes(t *testing.T) {
 	if b.Version() != 4 {
 		t.Fatalf("restarted applier at version %d, want 4", b.Version())
 	}
-	r := b.Apply(ctx, []events.RoutingState{app("web", web.App.Spec.Networking.ExternalPort, false)}, "")
+	r := b.Apply(ctx, []events.RoutingState{app("web", web.App.Spec.Networking.ExternalPort, false)}, Certs{})
 	if r.Outcome != events.OutcomeApplied || r.Version != 4 || !sup.Running() {
 		t.Fatalf("restart: %+v running=%v", r, sup.Running())
 	}

@@ -72,10 +72,10 @@ func (s server) directive(method string) *crossplane.Directive {
 func upstreamName(app string) string { return "app_" + app }
 
 // appConfig is apps/<name>.conf: the app's upstream (when it has
-// instances) and its server.
-// upstreams holds the apps of the render that have an upstream.
-func appConfig(a app, opts Options, upstreams map[string]bool) (crossplane.Directives, error) {
-	rt := ruleRouting(a, upstreams)
+// instances), its server, and the plain HTTP server of a TLS app that
+// redirects or answers ACME challenges.
+func appConfig(a app, opts Options, site site) (crossplane.Directives, error) {
+	rt := ruleRouting(a, site.upstreams)
 	out := limitZones(a, rt.own)
 	if len(a.instances) > 0 {
 		lb, extra, err := lbDirective(a.name, a.spec)
@@ -86,8 +86,12 @@ func appConfig(a app, opts Options, upstreams map[string]bool) (crossplane.Direc
 	}
 	out = append(out, rt.maps...)
 	out = append(out, appServer(a, opts, rt))
-	if a.spec.Networking.SSL.RedirectHTTP {
-		out = append(out, redirectServer(a))
+	n := a.spec.Networking
+	switch {
+	case n.SSL.RedirectHTTP:
+		out = append(out, redirectServer(a, opts))
+	case n.SSL.Enabled && opts.ACMEChallenge != "" && !site.sslOnHTTP && !site.plainHTTP[n.Domain]:
+		out = append(out, challengeServer(n.Domain, a.name, opts))
 	}
 	return out, nil
 }
@@ -145,22 +149,61 @@ func hasHeader(n events.Networking, name string) bool {
 	return false
 }
 
-// redirectServer is the plain HTTP server on port 80 that sends a TLS app's
-// clients to HTTPS.
-func redirectServer(a app) *crossplane.Directive {
+// redirectServer is the plain HTTP server that sends a TLS app's clients
+// to HTTPS (and answers ACME challenges for its domain).
+func redirectServer(a app, opts Options) *crossplane.Directive {
 	n := a.spec.Networking
 	target := "https://$host$request_uri"
 	if p := externalPort(n); p != defaultTLSPort {
 		target = "https://$host:" + strconv.Itoa(p) + "$request_uri"
 	}
-	return blk("server", nil,
-		d("listen", strconv.Itoa(defaultPort)),
+	body := crossplane.Directives{
+		d("listen", strconv.Itoa(opts.httpPort())),
 		d("server_name", n.Domain),
 		d("set", appVariable, a.name),
-		blk("location", []string{"/"},
-			d("return", "308", target),
-		),
-	)
+	}
+	body = append(body, challengeLocation(opts)...)
+	body = append(body, blk("location", []string{"/"},
+		d("return", "308", target),
+	))
+	return blk("server", nil, body...)
+}
+
+// challengeServer is the plain HTTP server of a TLS app (name, or "" for
+// a domain awaiting its certificate) that does not redirect: it answers
+// ACME challenges for the domain and nothing else.
+func challengeServer(domain, name string, opts Options) *crossplane.Directive {
+	body := crossplane.Directives{
+		d("listen", strconv.Itoa(opts.httpPort())),
+		d("server_name", domain),
+		d("set", appVariable, name),
+	}
+	body = append(body, challengeLocation(opts)...)
+	body = append(body, blk("location", []string{"/"},
+		d("default_type", "text/plain"),
+		d("return", "404", "not found\n"),
+	))
+	return blk("server", nil, body...)
+}
+
+// acmeChallengePath is where ACME HTTP-01 validation requests arrive.
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
+// challengeLocation sends ACME HTTP-01 requests to the certs service
+// (nothing without Options.ACMEChallenge). It wins over every other
+// location of the server, so an app's rules and redirects never see them.
+func challengeLocation(opts Options) crossplane.Directives {
+	if opts.ACMEChallenge == "" {
+		return nil
+	}
+	return crossplane.Directives{blk("location", []string{"^~", acmeChallengePath},
+		d("proxy_pass", "http://"+opts.ACMEChallenge),
+		d("proxy_http_version", "1.1"),
+		d("proxy_set_header", "Host", "$host"),
+		d("proxy_set_header", "Connection", ""),
+		d("proxy_connect_timeout", "5s"),
+		d("proxy_read_timeout", "10s"),
+	)}
 }
 
 // appServer is the app's server. rt is what the app's rules add: with
@@ -195,6 +238,9 @@ func appServer(a app, opts Options, rt routing) *crossplane.Directive {
 	)
 	body = append(body, proxyTimeouts(n.Timeout)...)
 	body = append(body, responseHeaders(n, nil)...)
+	if !n.SSL.Enabled && externalPort(n) == opts.httpPort() {
+		body = append(body, challengeLocation(opts)...)
+	}
 	body = append(body, blk("location", []string{"=", "/_health"},
 		d("access_log", "off"),
 		d("default_type", "text/plain"),

@@ -113,6 +113,12 @@ func goldenCases() map[string][]events.RoutingState {
 			s.Auto = &events.AutoChoice{Method: events.LBLeastConn, Weights: map[string]int{"mid": 3, "slow": 1}, Reason: "test"}
 			return s
 		}()},
+		"acme_challenges": {
+			state("plain", events.AppSpec{Networking: events.Networking{Domain: "www.example.com"}}, inst("p1", "10.0.0.1", 8080)),
+			state("redirecting", events.AppSpec{Networking: events.Networking{Domain: "r.example.com", SSL: events.SSL{Enabled: true, RedirectHTTP: true}}}, inst("r1", "10.0.0.2", 8080)),
+			state("tls-only", events.AppSpec{Networking: events.Networking{Domain: "t.example.com", SSL: events.SSL{Enabled: true}}}, inst("t1", "10.0.0.3", 8080)),
+			state("tls-shared", events.AppSpec{Networking: events.Networking{Domain: "www.example.com", SSL: events.SSL{Enabled: true}}}, inst("s1", "10.0.0.4", 8080)),
+		},
 		"load_bands": {state("web", events.AppSpec{MaxConns: 100}, events.Instance{ID: "a", IP: "10.0.0.1", Port: 80, LoadBand: 1},
 			events.Instance{ID: "b", IP: "10.0.0.2", Port: 80, Weight: 2, LoadBand: 4}, events.Instance{ID: "c", IP: "10.0.0.3", Port: 80})},
 		"ipv6": {state("v6", events.AppSpec{Networking: events.Networking{Domain: "v6.example.com"}},

@@ -20,7 +20,8 @@ import (
 // testOpts are fixed node options, so golden files do not depend on the
 // machine; nginx -t runs get real directories through optsIn.
 func testOpts() Options {
-	return Options{Prefix: "/var/lib/orchestry/nginx", StatusListen: "127.0.0.1:18081", CertDir: "/var/lib/orchestry/certs", WorkerProcesses: 2, Node: "edge-1", Syslog: "127.0.0.1:5514"}
+	return Options{Prefix: "/var/lib/orchestry/nginx", StatusListen: "127.0.0.1:18081", CertDir: "/var/lib/orchestry/certs", WorkerProcesses: 2, Node: "edge-1", Syslog: "127.0.0.1:5514",
+		ACMEChallenge: "127.0.0.1:8402"}
 }
 
 func state(name string, spec events.AppSpec, insts ...events.Instance) events.RoutingState {
@@ -80,6 +81,7 @@ func nginxTest(t *testing.T, states []events.RoutingState, syslog string) {
 		WorkerProcesses: 1,
 		Node:            "edge-1",
 		Syslog:          syslog,
+		ACMEChallenge:   "127.0.0.1:8402",
 	}
 	// The applier creates logs/ and temp/; NGINX creates only the last element.
 	for _, p := range []string{filepath.Join(opts.Prefix, "logs"), filepath.Join(opts.Prefix, "temp"), opts.CertDir} {

@@ -164,3 +164,30 @@ func TestParseBackValid(t *testing.T) {
 	}
 	nginxTest(t, states, "")
 }
+
+func TestADomainAwaitingItsCertificateStillAnswersACMEChallenges(t *testing.T) {
+	states := []events.RoutingState{state("plain", events.AppSpec{Networking: events.Networking{Domain: "www.example.com"}}, inst("p", "10.0.0.1", 80))}
+	opts := testOpts()
+	opts.AwaitingCerts = []string{"new.example.com", "www.example.com", "new.example.com"}
+	cfg, err := Render(states, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkParsed(cfg, states); err != nil {
+		t.Fatal(err)
+	}
+	got := string(cfg.Files[awaitingFile])
+	if strings.Count(got, "server {") != 1 || !strings.Contains(got, "server_name new.example.com;") ||
+		!strings.Contains(got, "location ^~ /.well-known/acme-challenge/ {") || !strings.Contains(got, "proxy_pass http://127.0.0.1:8402;") {
+		t.Fatalf("awaiting file:\n%s", got)
+	}
+	// Without a challenge responder, nothing; a hostile domain is refused.
+	opts.ACMEChallenge = ""
+	if cfg, err := Render(states, opts); err != nil || cfg.Files[awaitingFile] != nil {
+		t.Fatalf("without ACMEChallenge: %v, file %q", err, cfg.Files[awaitingFile])
+	}
+	opts.ACMEChallenge, opts.AwaitingCerts = "127.0.0.1:8402", []string{"a.example.com; include /etc/passwd"}
+	if _, err := Render(states, opts); err == nil {
+		t.Fatal("a hostile awaiting domain was rendered")
+	}
+}

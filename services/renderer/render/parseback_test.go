@@ -164,8 +164,11 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 	zones := len(find(file, "limit_req_zone")) + len(find(file, "limit_conn_zone"))
 	splits := len(find(file, "split_clients"))
 	wantServers := 1
-	if s.App.Spec.Networking.SSL.RedirectHTTP {
+	if n.SSL.RedirectHTTP || (n.SSL.Enabled && len(servers) == 2) {
 		wantServers = 2
+		if err := checkPlainServer(servers[len(servers)-1], n); err != nil {
+			return err
+		}
 	}
 	if len(servers) != wantServers || len(file) != len(ups)+len(mapDirs)+zones+splits+wantServers {
 		return fmt.Errorf("want one server and at most one upstream, got %d top-level directives", len(file))
@@ -241,6 +244,35 @@ func checkApp(file crossplane.Directives, s events.RoutingState) error {
 		}
 		if err := argsEqual(a, a.Args[0], v, "always"); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkPlainServer checks the plain HTTP server of a TLS app: on the HTTP
+// port for its domain, redirecting or answering 404, with the ACME
+// challenge location when there is one.
+func checkPlainServer(srv *crossplane.Directive, n events.Networking) error {
+	if sn := find(srv.Block, "server_name"); len(sn) != 1 || !slices.Equal(sn[0].Args, []string{n.Domain}) {
+		return fmt.Errorf("plain server names %v, want %s", sn, n.Domain)
+	}
+	if l := find(srv.Block, "listen"); len(l) != 1 || slices.Contains(l[0].Args, "ssl") {
+		return fmt.Errorf("plain server listens %v", l)
+	}
+	for _, l := range find(srv.Block, "location") {
+		switch {
+		case slices.Equal(l.Args, []string{"^~", "/.well-known/acme-challenge/"}):
+			pp := find(l.Block, "proxy_pass")
+			if len(pp) != 1 || !strings.HasPrefix(pp[0].Args[0], "http://127.0.0.1:") {
+				return fmt.Errorf("challenge location proxies %v", pp)
+			}
+		case slices.Equal(l.Args, []string{"/"}):
+			r := find(l.Block, "return")
+			if len(r) != 1 || (n.SSL.RedirectHTTP && r[0].Args[0] != "308") || (!n.SSL.RedirectHTTP && r[0].Args[0] != "404") {
+				return fmt.Errorf("plain server answers %v", r)
+			}
+		default:
+			return fmt.Errorf("plain server location %q", l.Args)
 		}
 	}
 	return nil

@@ -45,6 +45,28 @@ type Options struct {
 	// sends every request there as one JSON line (see AccessLogFields). Empty
 	// keeps a plain access log file under Prefix/logs instead.
 	Syslog string
+	// HTTPPort is the plain HTTP port of the servers that redirect TLS apps
+	// to HTTPS and answer ACME HTTP-01 challenges; 0 means 80.
+	HTTPPort int
+	// ACMEChallenge is "host:port" of the certs service's HTTP-01
+	// responder: every server on HTTPPort proxies
+	// /.well-known/acme-challenge/ there, and a TLS app with a domain but
+	// no such server gets one that does only that. Empty routes no
+	// challenge.
+	ACMEChallenge string
+	// AwaitingCerts are the domains of TLS apps left out of this render
+	// for want of a usable certificate: with ACMEChallenge they get
+	// challenge servers all the same, so that their first certificate can
+	// be issued.
+	AwaitingCerts []string
+}
+
+// httpPort is HTTPPort with its default.
+func (o Options) httpPort() int {
+	if o.HTTPPort == 0 {
+		return defaultPort
+	}
+	return o.HTTPPort
 }
 
 // Config is a rendered NGINX configuration: files relative to the config
@@ -80,7 +102,7 @@ func Render(apps []events.RoutingState, opts Options) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if err := checkPorts(sorted); err != nil {
+	if err := checkPorts(sorted, opts.httpPort()); err != nil {
 		return Config{}, err
 	}
 	b := newBuilder()
@@ -90,13 +112,21 @@ func Render(apps []events.RoutingState, opts Options) (Config, error) {
 		return Config{}, fmt.Errorf("render: %s: %w", MainFile, err)
 	}
 	files[MainFile] = main
-	upstreams := make(map[string]bool, len(sorted))
+	site := site{upstreams: make(map[string]bool, len(sorted)), plainHTTP: map[string]bool{}}
 	for _, a := range sorted {
-		upstreams[a.name] = len(a.instances) > 0
+		site.upstreams[a.name] = len(a.instances) > 0
+		n := a.spec.Networking
+		switch {
+		case externalPort(n) != opts.httpPort():
+		case n.SSL.Enabled:
+			site.sslOnHTTP = true
+		case n.Domain != "":
+			site.plainHTTP[n.Domain] = true
+		}
 	}
 	ab := newAppBuilder()
 	for _, a := range sorted {
-		ds, err := appConfig(a, opts, upstreams)
+		ds, err := appConfig(a, opts, site)
 		if err != nil {
 			return Config{}, fmt.Errorf("render %s: %w", a.name, err)
 		}
@@ -106,7 +136,36 @@ func Render(apps []events.RoutingState, opts Options) (Config, error) {
 		}
 		files[AppFile(a.name)] = out
 	}
+	if ds := awaitingServers(opts, site); len(ds) > 0 {
+		out, err := ab.build(ds)
+		if err != nil {
+			return Config{}, fmt.Errorf("render: %s: %w", awaitingFile, err)
+		}
+		files[awaitingFile] = out
+	}
 	return Config{Files: files, Hash: hashFiles(files)}, nil
+}
+
+// awaitingFile holds the challenge servers of domains awaiting a
+// certificate; app names never start with '_'.
+const awaitingFile = appsDir + "/_awaiting-certs.conf"
+
+// awaitingServers are the challenge servers of opts.AwaitingCerts, one per
+// domain that no plain app serves on the HTTP port.
+func awaitingServers(opts Options, site site) crossplane.Directives {
+	if opts.ACMEChallenge == "" || site.sslOnHTTP {
+		return nil
+	}
+	domains := slices.Clone(opts.AwaitingCerts)
+	slices.Sort(domains)
+	var out crossplane.Directives
+	for _, dom := range slices.Compact(domains) {
+		if site.plainHTTP[dom] {
+			continue
+		}
+		out = append(out, challengeServer(dom, "", opts))
+	}
+	return out
 }
 
 // VersionFile is the content of "version.conf", included inside the status
@@ -146,6 +205,19 @@ func (o Options) Validate() error {
 	}
 	if o.WorkerProcesses < 0 || o.WorkerProcesses > 1024 {
 		return fmt.Errorf("worker processes %d must be between 0 (auto) and 1024", o.WorkerProcesses)
+	}
+	if o.HTTPPort < 0 || o.HTTPPort > 65535 {
+		return fmt.Errorf("HTTP port %d must be between 1 and 65535 (0: 80)", o.HTTPPort)
+	}
+	if o.ACMEChallenge != "" {
+		if ap, err := netip.ParseAddrPort(o.ACMEChallenge); err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+			return fmt.Errorf("ACME challenge address %q must be an IP address and port, e.g. 127.0.0.1:8402", o.ACMEChallenge)
+		}
+	}
+	for _, dom := range o.AwaitingCerts {
+		if err := events.CheckDomain(dom); err != nil {
+			return fmt.Errorf("awaiting certificate %q: %w", dom, err)
+		}
 	}
 	for _, p := range []string{o.Prefix, o.CertDir} {
 		if strings.ContainsAny(p, "\"'\\$;{}#\r\n\t") {
@@ -215,9 +287,21 @@ func prefixFields(p string, err error) error {
 	return out
 }
 
+// site is what rendering one app needs to know of the others.
+type site struct {
+	// upstreams holds the apps of the render that have an upstream.
+	upstreams map[string]bool
+	// plainHTTP holds the domains a plain app serves on the HTTP port.
+	plainHTTP map[string]bool
+	// sslOnHTTP is true when an app serves TLS on the HTTP port, which
+	// then takes no challenge servers.
+	sslOnHTTP bool
+}
+
 // checkPorts refuses apps that share an external port but disagree on TLS:
-// NGINX would turn TLS on for every server on that port.
-func checkPorts(apps []app) error {
+// NGINX would turn TLS on for every server on that port. httpPort is where
+// redirects listen.
+func checkPorts(apps []app, httpPort int) error {
 	type first struct {
 		name string
 		ssl  bool
@@ -240,7 +324,7 @@ func checkPorts(apps []app) error {
 			return err
 		}
 		if n.SSL.RedirectHTTP {
-			if err := use(a.name, defaultPort, false, "spec.networking.ssl.redirect_http"); err != nil {
+			if err := use(a.name, httpPort, false, "spec.networking.ssl.redirect_http"); err != nil {
 				return err
 			}
 		}

@@ -78,13 +78,13 @@ func measure(bin string, n, rounds int) error {
 		apps[i] = app(i, appPort)
 	}
 	ctx := context.Background()
-	if r := a.Apply(ctx, apps, ""); r.Err != nil {
+	if r := a.Apply(ctx, apps, apply.Certs{}); r.Err != nil {
 		return fmt.Errorf("first apply: %w", r.Err)
 	}
 	var rs, vs, ls, ts []time.Duration
 	for round := range rounds {
 		apps[round%n].Instances[0].Port = 20000 + round
-		r := a.Apply(ctx, apps, "")
+		r := a.Apply(ctx, apps, apply.Certs{})
 		if r.Err != nil || r.Outcome != events.OutcomeApplied {
 			return fmt.Errorf("round %d: %s %v", round, r.Outcome, r.Err)
 		}
