@@ -22,6 +22,7 @@ import (
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/routing/api"
 	"github.com/orchestry/orchestry/services/routing/auto"
+	"github.com/orchestry/orchestry/services/routing/certview"
 	"github.com/orchestry/orchestry/services/routing/healthview"
 	"github.com/orchestry/orchestry/services/routing/intake"
 	"github.com/orchestry/orchestry/services/routing/load"
@@ -112,8 +113,9 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	tracker := &status.Tracker{}
 	healthView := &healthview.View{}
 	trafficView := &trafficview.View{}
+	certView := &certview.View{}
 	srv := &http.Server{
-		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView}, s.log),
+		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView, Certs: certView}, s.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -141,6 +143,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		"status":  func(ctx context.Context) error { return tracker.Run(ctx, js, s.log) },
 		"health":  func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
 		"traffic": func(ctx context.Context) error { return trafficView.Run(ctx, js, s.log) },
+		"certs":   func(ctx context.Context) error { return certView.Run(ctx, js, s.log) },
 	}
 	for name, run := range parts {
 		wg.Go(func() { fail(name, run(ctx)) })

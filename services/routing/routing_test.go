@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"io"
 	"net"
 	"net/http"
@@ -322,6 +323,57 @@ func TestInstanceListShowsHealthFromTheHealthBucket(t *testing.T) {
 		}
 		if i == 200 {
 			t.Fatalf("health never shown: %+v", view)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCertsListShowsEachTLSDomainsStateWithoutKeys(t *testing.T) {
+	h := start(t)
+	for _, a := range []struct{ name, domain string }{{"shop", "shop.example.com"}, {"blog", "blog.example.com"}, {"new", "new.example.com"}} {
+		body := fmt.Sprintf(`{"apiVersion":"v1","kind":"App","metadata":{"name":%q},"spec":{"networking":{"domain":%q,"ssl":{"enabled":true}}}}`, a.name, a.domain)
+		if code := h.do(http.MethodPut, "/v1/apps/"+a.name, body, nil); code != http.StatusCreated {
+			t.Fatalf("PUT %s: %d", a.name, code)
+		}
+	}
+	ctx := context.Background()
+	now := time.Now().UTC()
+	issued := events.Certificate{Domain: "shop.example.com", Serial: "0a1b", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
+		Issuer: "Pebble Intermediate CA", FingerprintSHA256: "ab12"}
+	if _, err := events.Publish(ctx, h.js, "certs", events.CertIssued(issued.Domain), issued); err != nil {
+		t.Fatal(err)
+	}
+	failed := events.CertFailure{Domain: "blog.example.com", Reason: "acme: connection refused", NextAttempt: now.Add(time.Minute)}
+	if _, err := events.Publish(ctx, h.js, "certs", events.CertFailed(failed.Domain), failed); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"blog.example.com": "failed", "new.example.com": "pending", "shop.example.com": "valid"}
+	for i := 0; ; i++ {
+		var view struct {
+			Certs []api.CertView `json:"certs"`
+		}
+		h.do(http.MethodGet, "/v1/certs", "", &view)
+		got := map[string]string{}
+		for _, c := range view.Certs {
+			got[c.Domain] = c.State
+		}
+		if maps.Equal(got, want) {
+			for _, c := range view.Certs {
+				switch c.Domain {
+				case "shop.example.com":
+					if c.Serial != "0a1b" || c.NotAfter == nil || !c.NotAfter.Equal(issued.NotAfter) || len(c.Apps) != 1 || c.Apps[0] != "shop" {
+						t.Errorf("shop: %+v", c)
+					}
+				case "blog.example.com":
+					if c.LastError != failed.Reason || c.NextAttempt == nil {
+						t.Errorf("blog: %+v", c)
+					}
+				}
+			}
+			return
+		}
+		if i == 200 {
+			t.Fatalf("states %v, want %v", got, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/certview"
 	"github.com/orchestry/orchestry/services/routing/status"
 	"github.com/orchestry/orchestry/services/routing/store"
 )
@@ -56,8 +57,15 @@ type TrafficSource interface {
 	Latest(app string) (events.UpstreamMetrics, bool)
 }
 
+// CertSource gives what the certs service last said of each domain.
+type CertSource interface {
+	Domains() map[string]certview.Domain
+}
+
 // Options configure the handler.
 type Options struct {
+	// Certs answers GET /v1/certs; nil shows every TLS domain as pending.
+	Certs CertSource
 	// Health shows each instance's health in instance lists; nil shows none.
 	Health HealthSource
 	// Traffic answers GET /v1/apps/{name}/metrics; nil answers no window.
@@ -74,6 +82,7 @@ type server struct {
 	status  StatusSource
 	health  HealthSource
 	traffic TrafficSource
+	certs   CertSource
 	token   [sha256.Size]byte
 	maxBody int64
 	log     zerolog.Logger
@@ -81,7 +90,7 @@ type server struct {
 
 // New returns the API handler. The token is kept only as a hash.
 func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) http.Handler {
-	s := &server{store: st, status: ss, health: opts.Health, traffic: opts.Traffic, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
+	s := &server{store: st, status: ss, health: opts.Health, traffic: opts.Traffic, certs: opts.Certs, token: sha256.Sum256([]byte(opts.Token)), maxBody: opts.MaxBody, log: log}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
@@ -99,6 +108,7 @@ func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) htt
 	mux.HandleFunc("PUT /v1/apps/{name}/routes/{id}", s.putRoute)
 	mux.HandleFunc("DELETE /v1/apps/{name}/routes/{id}", s.deleteRoute)
 	mux.HandleFunc("GET /v1/status", s.getStatus)
+	mux.HandleFunc("GET /v1/certs", s.listCerts)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
