@@ -67,6 +67,9 @@ type Config struct {
 	// production the certs service provides them). Without it such an app
 	// is left out of the config and reported, and the others go live.
 	SelfSigned bool `env:"ORCHESTRY_RENDER_SELF_SIGNED" envDefault:"false"`
+	// ListenIP, when set, is the one address NGINX's app servers listen
+	// on; empty listens on every address.
+	ListenIP string `env:"ORCHESTRY_NGINX_LISTEN_IP"`
 	// HTTPPort is the plain HTTP port of the servers redirecting TLS apps
 	// to HTTPS and answering ACME HTTP-01 challenges.
 	HTTPPort int `env:"ORCHESTRY_NGINX_HTTP_PORT" envDefault:"80"`
@@ -131,9 +134,10 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		Syslog:          cfg.Syslog,
 		HTTPPort:        cfg.HTTPPort,
 		ACMEChallenge:   cfg.ACMEChallenge,
+		ListenIP:        cfg.ListenIP,
 	}
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("renderer: settings (ORCHESTRY_NGINX_STATUS_ADDR, ORCHESTRY_NGINX_WORKERS, ORCHESTRY_NGINX_SYSLOG, ORCHESTRY_NGINX_HTTP_PORT, ORCHESTRY_RENDER_ACME_CHALLENGE, ORCHESTRY_DATA_DIR): %w", err)
+		return nil, fmt.Errorf("renderer: settings (ORCHESTRY_NGINX_STATUS_ADDR, ORCHESTRY_NGINX_WORKERS, ORCHESTRY_NGINX_SYSLOG, ORCHESTRY_NGINX_HTTP_PORT, ORCHESTRY_NGINX_LISTEN_IP, ORCHESTRY_RENDER_ACME_CHALLENGE, ORCHESTRY_DATA_DIR): %w", err)
 	}
 	applier, err := apply.New(opts, sup, cfg.ConfirmTimeout, log)
 	if err != nil {

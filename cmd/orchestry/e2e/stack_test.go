@@ -203,7 +203,7 @@ func (s *stack) startRenderer() {
 	rd, err := renderer.New(s.nc, renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
 		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
-		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog, SelfSigned: s.selfSigned,
+		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog, SelfSigned: s.selfSigned, ListenIP: "127.0.0.1",
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -113,6 +114,11 @@ func TestOptionsValidated(t *testing.T) {
 		"syslog injection": func(o *Options) { o.Syslog = "metrics:5514,facility=x" },
 		"syslog bad port":  func(o *Options) { o.Syslog = "metrics:99999" },
 		"syslog zone":      func(o *Options) { o.Syslog = "[fe80::1%eth0]:5514" },
+		"listen ip":        func(o *Options) { o.ListenIP = "127.0.0.1:80" },
+		"listen injection": func(o *Options) { o.ListenIP = "127.0.0.1; include x" },
+		"http port":        func(o *Options) { o.HTTPPort = 70000 },
+		"acme no port":     func(o *Options) { o.ACMEChallenge = "127.0.0.1" },
+		"acme name":        func(o *Options) { o.ACMEChallenge = "certs:8402; x" },
 	} {
 		o := testOpts()
 		mut(&o)
@@ -124,6 +130,16 @@ func TestOptionsValidated(t *testing.T) {
 	o.StatusListen = "[::1]:8081"
 	if _, err := Render(nil, o); err != nil {
 		t.Errorf("IPv6 loopback status: %v", err)
+	}
+	for _, ip := range []string{"127.0.0.1", "::1", "10.0.0.5"} {
+		o := testOpts()
+		o.ListenIP = ip
+		cfg, err := Render([]events.RoutingState{state("web", events.AppSpec{Networking: events.Networking{ExternalPort: 8080}}, inst("a", "10.0.0.1", 80))}, o)
+		if err != nil {
+			t.Errorf("listen ip %s: %v", ip, err)
+		} else if want := "listen " + netip.AddrPortFrom(netip.MustParseAddr(ip), 8080).String() + ";"; !strings.Contains(string(cfg.Files[AppFile("web")]), want) {
+			t.Errorf("listen ip %s: no %q", ip, want)
+		}
 	}
 	for _, addr := range []string{"metrics:5514", "metrics.orchestry.internal:514", "[::1]:5514", "10.1.2.3:5514"} {
 		o := testOpts()

@@ -59,6 +59,18 @@ type Options struct {
 	// challenge servers all the same, so that their first certificate can
 	// be issued.
 	AwaitingCerts []string
+	// ListenIP, when set, is the one address app, redirect and challenge
+	// servers listen on (e.g. an internal interface, or loopback in
+	// tests); empty listens on every address.
+	ListenIP string
+}
+
+// listen is the listen argument of port.
+func (o Options) listen(port int) string {
+	if o.ListenIP == "" {
+		return strconv.Itoa(port)
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr(o.ListenIP), uint16(port)).String()
 }
 
 // httpPort is HTTPPort with its default.
@@ -212,6 +224,11 @@ func (o Options) Validate() error {
 	if o.ACMEChallenge != "" {
 		if ap, err := netip.ParseAddrPort(o.ACMEChallenge); err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
 			return fmt.Errorf("ACME challenge address %q must be an IP address and port, e.g. 127.0.0.1:8402", o.ACMEChallenge)
+		}
+	}
+	if o.ListenIP != "" {
+		if ip, err := netip.ParseAddr(o.ListenIP); err != nil || ip.Zone() != "" {
+			return fmt.Errorf("listen IP %q must be an IP address", o.ListenIP)
 		}
 	}
 	for _, dom := range o.AwaitingCerts {
