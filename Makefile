@@ -42,13 +42,15 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## bench: render, reload, metrics ingest, probe capacity and convergence
+## bench: render, reload, metrics ingest, probe capacity, convergence and
+## throughput through the rendered config against a hand-written one
 bench: nginx
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./services/renderer/render/
 	scripts/bench-reload
 	$(GO) test -run '^$$' -bench . -benchmem ./services/metrics/
 	$(GO) run ./services/health/cmd/probebench -targets 1000,5000,10000
 	$(GO) test -run '^$$' -bench Convergence -benchtime 1x ./cmd/orchestry/e2e/
+	scripts/bench-throughput
 
 ## clean: remove binaries and the local data directory
 clean:
