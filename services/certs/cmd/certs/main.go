@@ -1,0 +1,50 @@
+// Command certs runs the certs service (certificate issuance and renewal,
+// HTTP-01 answers) on its own, against an external NATS server. Run two
+// or more for availability: one issues at a time (the issuer lease), every
+// one answers HTTP-01 challenges.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/orchestry/orchestry/services/certs"
+)
+
+type config struct {
+	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
+	Certs     certs.Config
+}
+
+func main() {
+	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	var cfg config
+	if err := env.Parse(&cfg); err != nil {
+		log.Fatal().Err(err).Msg("config")
+	}
+	opts := []nats.Option{nats.Name("certs"), nats.MaxReconnects(-1)}
+	if cfg.NatsToken != "" {
+		opts = append(opts, nats.Token(cfg.NatsToken))
+	}
+	nc, err := nats.Connect(cfg.NatsURL, opts...)
+	if err != nil {
+		log.Fatal().Err(err).Msg("nats connect")
+	}
+	defer nc.Close()
+	svc, err := certs.New(nc, cfg.Certs, log)
+	if err != nil {
+		log.Fatal().Err(err).Msg("certs")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := svc.Run(ctx); err != nil {
+		log.Fatal().Err(err).Msg("certs")
+	}
+}
