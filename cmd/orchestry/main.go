@@ -26,6 +26,8 @@ import (
 	"github.com/orchestry/orchestry/cmd/orchestry/demo"
 	"github.com/orchestry/orchestry/cmd/orchestry/natsd"
 	"github.com/orchestry/orchestry/cmd/orchestry/token"
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/certs"
 	"github.com/orchestry/orchestry/services/health"
 	"github.com/orchestry/orchestry/services/metrics"
 	"github.com/orchestry/orchestry/services/renderer"
@@ -50,6 +52,7 @@ type config struct {
 	Health     health.Config
 	Metrics    metrics.Config
 	Renderer   renderer.Config
+	Certs      certs.Config
 }
 
 func main() {
@@ -91,7 +94,7 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if err := os.Chmod(dataDir, 0o711); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	cfg.Renderer.DataDir = dataDir
+	cfg.Renderer.DataDir, cfg.Certs.DataDir = dataDir, dataDir
 
 	natsURL, opts := cfg.NatsURL, []nats.Option{nats.Name("orchestry"), nats.MaxReconnects(-1)}
 	if natsURL == "" {
@@ -141,6 +144,16 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if cfg.Renderer.Syslog == "" {
 		cfg.Renderer.Syslog = cfg.Metrics.SyslogAddr
 	}
+	cs, err := certs.New(nc, cfg.Certs, log)
+	if err != nil {
+		return err
+	}
+	// With ACME, NGINX answers HTTP-01 challenges through the certs
+	// service (the selfsigned provider needs none, and the HTTP port 80 of
+	// the challenge servers may not be open to an unprivileged user).
+	if cfg.Renderer.ACMEChallenge == "" && cfg.Certs.Provider == events.ProviderACME {
+		cfg.Renderer.ACMEChallenge = cfg.Certs.HTTP01Addr
+	}
 	rd, err := renderer.New(nc, cfg.Renderer, log)
 	if err != nil {
 		return err
@@ -159,6 +172,7 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 		"health":   func() error { return hs.Run(ctx) },
 		"metrics":  func() error { return ms.Run(ctx) },
 		"renderer": func() error { return rd.Run(ctx) },
+		"certs":    func() error { return cs.Run(ctx) },
 	}
 	errs := make(chan error, len(services))
 	for name, run := range services {
