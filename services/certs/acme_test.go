@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/orchestry/orchestry/pkg/events"
-	"github.com/orchestry/orchestry/services/certs/pebbletest"
 	"github.com/orchestry/orchestry/pkg/events/eventstest"
+	"github.com/orchestry/orchestry/services/certs/pebbletest"
 	"github.com/orchestry/orchestry/services/certs/schedule"
 )
 

@@ -14,8 +14,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/pkg/events"
-	"github.com/orchestry/orchestry/services/certs/pebbletest"
 	"github.com/orchestry/orchestry/services/certs/bundle"
+	"github.com/orchestry/orchestry/services/certs/pebbletest"
 )
 
 var nopLog = zerolog.Nop()

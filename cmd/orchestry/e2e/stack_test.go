@@ -83,6 +83,10 @@ type stack struct {
 	selfSigned bool
 	// routing is the routing service's configuration.
 	routing routing.Config
+	// httpPort and acmeChallenge are the renderer's HTTP port and HTTP-01
+	// responder (0 and empty: none).
+	httpPort      int
+	acmeChallenge string
 
 	mu         sync.Mutex
 	stopRender func()
@@ -204,6 +208,7 @@ func (s *stack) startRenderer() {
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
 		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
 		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog, SelfSigned: s.selfSigned, ListenIP: "127.0.0.1",
+		HTTPPort: s.httpPort, ACMEChallenge: s.acmeChallenge,
 	}, s.log)
 	if err != nil {
 		s.t.Fatal(err)
