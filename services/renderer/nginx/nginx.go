@@ -140,9 +140,11 @@ func (s *Supervisor) relay(r io.Reader) {
 
 func (s *Supervisor) watch(cmd *exec.Cmd, exited chan struct{}) {
 	err := cmd.Wait()
-	close(exited)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Closed once the state below is updated, so that Stop, returning on
+	// it, is followed by Running() == false.
+	defer close(exited)
 	if s.cmd != cmd {
 		return
 	}
