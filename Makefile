@@ -20,6 +20,7 @@ build:
 	$(GO) build -o $(BIN)/renderer ./services/renderer/cmd/renderer
 	$(GO) build -o $(BIN)/health ./services/health/cmd/health
 	$(GO) build -o $(BIN)/metrics ./services/metrics/cmd/metrics
+	$(GO) build -o $(BIN)/certs ./services/certs/cmd/certs
 
 ## nginx: install NGINX if it is absent
 nginx:
