@@ -131,6 +131,17 @@ func (r RenderReport) Validate() error {
 			f.add(fmt.Sprintf("problems[%d].reason", i), "must be 1-1024 characters")
 		}
 	}
+	if r.StatusAddr != "" {
+		if _, err := netip.ParseAddrPort(r.StatusAddr); err != nil {
+			f.add("status_addr", "must be ip:port")
+		}
+	}
+	if len(r.Served) > 0 && r.LiveAt == nil {
+		f.add("live_at", "is required with served")
+	}
+	for i, c := range r.Served {
+		f.check(fmt.Sprintf("served[%d].app", i), CheckName(c.App))
+	}
 	return f.err()
 }
 

@@ -122,6 +122,32 @@ type RenderReport struct {
 	// Problems are the apps (or parts of them) left out of this config so
 	// the others could go live, each with the reason.
 	Problems []AppProblem `json:"problems,omitempty"`
+	// StatusAddr is the "ip:port" of the node's NGINX status server
+	// (stub_status at /_status), for the metrics service to scrape; empty
+	// when not given.
+	StatusAddr string `json:"status_addr,omitempty"`
+	// LiveAt is when the node confirmed the config serving Served: NGINX
+	// answered with Version (applied), or the renderer found the rendered
+	// config identical to the live one (unchanged). Unset otherwise.
+	LiveAt *time.Time `json:"live_at,omitempty"`
+	// Served are the apps this report is the first to show served at
+	// LiveAt: those with a routing.changed the node had not served before
+	// (a deleted app is served once its config is gone). Only on applied
+	// and unchanged outcomes.
+	Served []ServedChange `json:"served,omitempty"`
+}
+
+// ServedChange says that a node serves an app's routing state up to
+// Revision, and since when the oldest of the changes it serves for the
+// first time had been waiting: the metrics service observes LiveAt minus
+// ChangedAt as the change's convergence time.
+type ServedChange struct {
+	App string `json:"app"`
+	// Revision is the app's routing.changed revision now served.
+	Revision uint64 `json:"revision"`
+	// ChangedAt is the publish time (envelope time) of the oldest
+	// routing.changed of App that this config is the first to serve.
+	ChangedAt time.Time `json:"changed_at"`
 }
 
 // AppProblem is why an app, or part of it, was left out of a config.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orchestry/orchestry/pkg/events"
 )
@@ -75,16 +76,7 @@ func TestTrafficSettingsValidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := events.App{Metadata: events.Metadata{Name: "web"}, Spec: tc.spec}.Validate()
-			if tc.field == "" {
-				if err != nil {
-					t.Fatalf("rejected: %v", err)
-				}
-				return
-			}
-			var ve events.ValidationError
-			if !errors.As(err, &ve) || !slices.ContainsFunc(ve, func(f events.FieldError) bool { return f.Field == tc.field }) {
-				t.Fatalf("err = %v, want it to name %s", err, tc.field)
-			}
+			wantField(t, err, tc.field)
 		})
 	}
 }
@@ -113,5 +105,50 @@ func TestRoutingStateAutoChoiceValidation(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestRenderReportValidation(t *testing.T) {
+	live := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	base := events.RenderReport{Node: "edge-1", Outcome: events.OutcomeApplied}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*events.RenderReport)
+		field string // "" means valid
+	}{
+		{"minimal", func(*events.RenderReport) {}, ""},
+		{"status and served", func(r *events.RenderReport) {
+			r.StatusAddr, r.LiveAt = "127.0.0.1:8091", &live
+			r.Served = []events.ServedChange{{App: "web", Revision: 7, ChangedAt: live.Add(-time.Second)}}
+		}, ""},
+		{"status address without port", func(r *events.RenderReport) { r.StatusAddr = "127.0.0.1" }, "status_addr"},
+		{"status address a name", func(r *events.RenderReport) { r.StatusAddr = "nginx:8091" }, "status_addr"},
+		{"served without live_at", func(r *events.RenderReport) { r.Served = []events.ServedChange{{App: "web", Revision: 1}} }, "live_at"},
+		{"served bad app", func(r *events.RenderReport) {
+			r.LiveAt, r.Served = &live, []events.ServedChange{{App: "Web!", Revision: 1}}
+		}, "served[0].app"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := base
+			tc.edit(&r)
+			err := r.Validate()
+			wantField(t, err, tc.field)
+		})
+	}
+}
+
+// wantField fails t unless err is nil for field "" or a ValidationError
+// naming field.
+func wantField(t *testing.T, err error, field string) {
+	t.Helper()
+	if field == "" {
+		if err != nil {
+			t.Fatalf("rejected: %v", err)
+		}
+		return
+	}
+	var ve events.ValidationError
+	if !errors.As(err, &ve) || !slices.ContainsFunc(ve, func(f events.FieldError) bool { return f.Field == field }) {
+		t.Fatalf("err = %v, want it to name %s", err, field)
 	}
 }

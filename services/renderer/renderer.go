@@ -94,6 +94,8 @@ type Service struct {
 	certs   tlsfiles.Checker // only the render loop uses it
 	sync    *certsync.Sync
 	kick    chan struct{}
+	started time.Time // changes published before it are not timed
+	metrics *promMetrics
 }
 
 // New checks the configuration, finds nginx and prepares the service.
@@ -146,7 +148,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	policy := model.Policy{HoldUnprobed: cfg.Unprobed == "hold", SlowStart: cfg.SlowStart, PanicPercent: cfg.PanicPercent}
 	s := &Service{
 		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier, certDir: opts.CertDir,
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), started: time.Now(), metrics: newPromMetrics(),
 	}
 	s.sync = certsync.New(js, opts.CertDir, s.changed, log)
 	return s, nil
@@ -241,9 +243,11 @@ func (s *Service) changed() {
 // cycle renders, applies and reports once. It returns when the next
 // slow-start step is due (zero: none).
 func (s *Service) cycle(ctx context.Context) time.Time {
+	unserved := s.model.Unserved() // before the snapshot: all of it is in there
 	apps, next := s.model.Snapshot(time.Now())
 	apps, problems, certs := s.checkCertificates(apps)
 	res := s.applier.Apply(ctx, apps, certs)
+	s.metrics.observe(res)
 	ev := s.log.Info()
 	switch {
 	case res.Err != nil && ctx.Err() != nil:
@@ -265,11 +269,21 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 		ValidateMS: ms(res.Validate),
 		ReloadMS:   ms(res.Reload),
 		Revision:   uint64(time.Now().UnixNano()),
+		StatusAddr: s.cfg.StatusAddr,
 	}
 	if res.Err != nil {
 		rep.Error = clip(res.Err.Error(), 4096)
 	}
 	rep.Problems = problems
+	if res.Outcome == events.OutcomeApplied || res.Outcome == events.OutcomeUnchanged {
+		// NGINX serves this config now (applied: it answered the version).
+		now := time.Now().UTC()
+		left := make(map[string]bool, len(problems))
+		for _, p := range problems {
+			left[p.App] = true
+		}
+		rep.LiveAt, rep.Served = &now, s.model.MarkServed(unserved, left)
+	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := events.Publish(pctx, s.js, "renderer/"+s.cfg.Node, events.ConfigRendered(s.cfg.Node), rep); err != nil {
@@ -350,7 +364,13 @@ func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
 	var changed bool
 	switch p := ev.Payload.(type) {
 	case events.RoutingState:
-		changed = s.model.ApplyRouting(p)
+		// A change published since this renderer started is timed until
+		// it is served; an older one (a replay) is not.
+		var published time.Time
+		if ev.Envelope.Time.After(s.started) {
+			published = ev.Envelope.Time
+		}
+		changed = s.model.ApplyRoutingChange(p, published)
 	case events.HealthState:
 		changed = s.model.ApplyHealth(p, time.Now())
 	}

@@ -6,7 +6,7 @@
 //
 // On disk, under the NGINX prefix:
 //
-//	conf/<version>/   one complete config per version (nginx.conf, apps/, version.conf, .hash)
+//	conf/<version>/   one complete config per version (nginx.conf, apps/, version.conf, config-version.conf, .hash)
 //	live              symlink to conf/<version>: NGINX always runs live/nginx.conf
 package apply
 
@@ -185,7 +185,8 @@ func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs C
 func (a *Applier) stage(v uint64, cfg render.Config) (string, error) {
 	dir := a.dir(v)
 	_ = os.RemoveAll(dir) // a leftover of an attempt that never went live
-	files := map[string][]byte{"version.conf": render.VersionFile(v), ".hash": []byte(cfg.Hash)}
+	files := render.VersionFiles(v)
+	files[".hash"] = []byte(cfg.Hash)
 	for name, b := range cfg.Files {
 		files[name] = b
 	}

@@ -49,7 +49,21 @@ type Model struct {
 	health map[string]map[string]health // app -> instance id -> health
 	appRev events.Gate
 	hRev   events.Gate
+	// unserved are, per app, the routing changes not yet reported served,
+	// oldest first (at most maxUnserved).
+	unserved map[string][]change
 }
+
+// change is one routing.changed the node has not yet reported served.
+type change struct {
+	rev uint64
+	at  time.Time // its publish time
+}
+
+// maxUnserved bounds the changes remembered per app between two live
+// configs; beyond it the newest replaces the last one kept, so the oldest
+// (which sets the convergence time) is never lost.
+const maxUnserved = 64
 
 // health is what the model keeps of one instance's health.
 type health struct {
@@ -65,18 +79,36 @@ type health struct {
 
 // New returns an empty model that serves by policy.
 func New(policy Policy) *Model {
-	return &Model{policy: policy, apps: map[string]events.RoutingState{}, health: map[string]map[string]health{}}
+	return &Model{policy: policy, apps: map[string]events.RoutingState{}, health: map[string]map[string]health{},
+		unserved: map[string][]change{}}
 }
 
 // ApplyRouting records the state of one app. It reports whether the model
 // changed: an older or repeated revision changes nothing.
 func (m *Model) ApplyRouting(s events.RoutingState) bool {
+	return m.ApplyRoutingChange(s, time.Time{})
+}
+
+// ApplyRoutingChange is ApplyRouting for a change published at published:
+// unless that is zero, the change is remembered until MarkServed reports
+// it served.
+func (m *Model) ApplyRoutingChange(s events.RoutingState, published time.Time) bool {
 	name := s.App.Metadata.Name
 	if !m.appRev.Admit(name, s.Revision) {
 		return false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !published.IsZero() {
+		u := m.unserved[name]
+		c := change{rev: s.Revision, at: published}
+		if len(u) < maxUnserved {
+			u = append(u, c)
+		} else {
+			u[len(u)-1] = c
+		}
+		m.unserved[name] = u
+	}
 	if s.Deleted {
 		delete(m.apps, name)
 		delete(m.health, name)
@@ -114,6 +146,47 @@ func (m *Model) ApplyHealth(h events.HealthState, now time.Time) bool {
 	}
 	byID[h.InstanceID] = next
 	return true
+}
+
+// Unserved returns, per app with changes not yet reported served, the
+// newest such revision. Take it before the Snapshot a config is rendered
+// from: every change it lists is in that snapshot.
+func (m *Model) Unserved() map[string]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]uint64, len(m.unserved))
+	for app, u := range m.unserved {
+		out[app] = u[len(u)-1].rev
+	}
+	return out
+}
+
+// MarkServed forgets the changes of each app in upTo (from Unserved) up to
+// its revision, except the apps in skip (left out of the config), and
+// returns, sorted by app, one ServedChange per app: the revision served
+// and the publish time of the oldest change it forgot.
+func (m *Model) MarkServed(upTo map[string]uint64, skip map[string]bool) []events.ServedChange {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []events.ServedChange
+	for app, rev := range upTo {
+		u := m.unserved[app]
+		if skip[app] || len(u) == 0 || u[0].rev > rev {
+			continue
+		}
+		i := 0
+		for i < len(u) && u[i].rev <= rev {
+			i++
+		}
+		out = append(out, events.ServedChange{App: app, Revision: u[i-1].rev, ChangedAt: u[0].at})
+		if i == len(u) {
+			delete(m.unserved, app)
+		} else {
+			m.unserved[app] = u[i:]
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].App < out[j].App })
+	return out
 }
 
 // serves reports whether an instance in state ("" when health has not

@@ -226,3 +226,39 @@ func TestDrainingInstancesGetNoTraffic(t *testing.T) {
 		t.Fatalf("serves %v, want [a]: b is draining", got)
 	}
 }
+
+func TestModelReportsServedChanges(t *testing.T) {
+	m := New(Policy{})
+	m.ApplyRouting(state("old", 1, "a")) // replayed: no publish time, never reported
+	m.ApplyRoutingChange(state("web", 3, "a"), t0)
+	m.ApplyRoutingChange(state("web", 4, "a", "b"), t0.Add(time.Second))
+	m.ApplyRoutingChange(state("tls", 9, "a"), t0.Add(2*time.Second))
+	upTo := m.Unserved()
+	if len(upTo) != 2 || upTo["web"] != 4 || upTo["tls"] != 9 {
+		t.Fatalf("Unserved = %v, want web 4 and tls 9", upTo)
+	}
+	// A change arriving between the snapshot and the confirmation waits
+	// for the next config.
+	m.ApplyRoutingChange(state("web", 5, "a"), t0.Add(3*time.Second))
+	got := m.MarkServed(upTo, map[string]bool{"tls": true})
+	want := []events.ServedChange{{App: "web", Revision: 4, ChangedAt: t0}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("MarkServed = %+v, want %+v (tls left out)", got, want)
+	}
+	got = m.MarkServed(m.Unserved(), nil)
+	if len(got) != 2 || got[0] != (events.ServedChange{App: "tls", Revision: 9, ChangedAt: t0.Add(2 * time.Second)}) ||
+		got[1] != (events.ServedChange{App: "web", Revision: 5, ChangedAt: t0.Add(3 * time.Second)}) {
+		t.Fatalf("second MarkServed = %+v", got)
+	}
+	if u := m.Unserved(); len(u) != 0 {
+		t.Fatalf("Unserved after serving everything = %v", u)
+	}
+	// The oldest change survives a long burst.
+	for i := range uint64(maxUnserved + 10) {
+		m.ApplyRoutingChange(state("web", 10+i, "a"), t0.Add(time.Duration(i)*time.Second))
+	}
+	got = m.MarkServed(m.Unserved(), nil)
+	if len(got) != 1 || got[0].ChangedAt != t0 || got[0].Revision != 10+maxUnserved+9 {
+		t.Fatalf("after a burst MarkServed = %+v, want the oldest time and the newest revision", got)
+	}
+}

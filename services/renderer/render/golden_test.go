@@ -126,9 +126,9 @@ func goldenCases() map[string][]events.RoutingState {
 	}
 }
 
-// serialize joins the files of a render, sorted by name, with version.conf.
+// serialize joins the files of a render, sorted by name, with its version files.
 func serialize(cfg Config) []byte {
-	files := map[string][]byte{VersionName: VersionFile(42)}
+	files := VersionFiles(42)
 	for k, v := range cfg.Files {
 		files[k] = v
 	}

@@ -35,7 +35,7 @@ func inst(id, ip string, port int) events.Instance {
 // writeConfig writes cfg plus version.conf into dir, as the applier does.
 func writeConfig(t testing.TB, dir string, cfg Config, version uint64) {
 	t.Helper()
-	files := map[string][]byte{VersionName: VersionFile(version)}
+	files := VersionFiles(version)
 	for k, v := range cfg.Files {
 		files[k] = v
 	}

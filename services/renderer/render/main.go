@@ -18,10 +18,14 @@ const (
 	jsonLogFormat = "orchestry_json"
 	// appVariable holds the app a request belongs to, set in each server.
 	appVariable = "$orchestry_app"
+	// configVersionVariable is the live config's version (ConfigVersionFile).
+	configVersionVariable = "$orchestry_config_version"
 )
 
 // AccessLogFields are the keys of a JSON access log line, in order, with the
-// NGINX variable each holds. "node" and "v" are literals. The upstream
+// NGINX variable each holds. "node" and "v" are literals. "config_version"
+// is the version the applier staged the config under (known only then, so
+// it is set by an included file outside the config's hash). The upstream
 // fields are lists when NGINX tried several instances ("a, b", groups of an
 // internal redirect joined by " : ").
 var AccessLogFields = [][2]string{
@@ -35,6 +39,7 @@ var AccessLogFields = [][2]string{
 	{"upstream_header_time", "$upstream_header_time"},
 	{"upstream_response_time", "$upstream_response_time"},
 	{"bytes_sent", "$bytes_sent"},
+	{"config_version", configVersionVariable},
 }
 
 // jsonLogLayout is the escape=json layout: {"v":1,"node":NODE,...}. The node
@@ -57,6 +62,7 @@ func accessLog(opts Options, under func(...string) string) crossplane.Directives
 		node = "local"
 	}
 	out := crossplane.Directives{
+		d("include", ConfigVersionName),
 		d("log_format", accessLogFormat, accessLogLayout),
 		d("log_format", jsonLogFormat, "escape=json", jsonLogLayout(node)),
 	}

@@ -44,10 +44,13 @@ var allowed = map[string]bool{
 // splitEntryRE is the share of a split_clients entry.
 var splitEntryRE = regexp.MustCompile(`^(\*|[1-9]?[0-9](\.[0-9]{1,2})?%)$`)
 
-// memFS serves a rendered config (plus version.conf) to crossplane.Parse.
+// memFS serves a rendered config (plus its version files) to crossplane.Parse.
 func memFS(cfg Config) (*crossplane.ParseOptions, string) {
 	const root = "/cfg"
-	files := map[string][]byte{root + "/" + VersionName: VersionFile(1)}
+	files := map[string][]byte{}
+	for k, v := range VersionFiles(1) {
+		files[root+"/"+k] = v
+	}
 	for k, v := range cfg.Files {
 		files[root+"/"+k] = v
 	}
@@ -87,7 +90,7 @@ func checkParsed(cfg Config, states []events.RoutingState) error {
 	if len(payload.Errors) > 0 {
 		return fmt.Errorf("parse: %v", payload.Errors[0].Error)
 	}
-	if want := len(cfg.Files) + 1; len(payload.Config) != want {
+	if want := len(cfg.Files) + 2; len(payload.Config) != want { // + the version files
 		return fmt.Errorf("parsed %d files, want %d", len(payload.Config), want)
 	}
 	byFile := map[string]crossplane.Directives{}

@@ -95,7 +95,10 @@ type Config struct {
 const (
 	MainFile    = "nginx.conf"
 	VersionName = "version.conf"
-	appsDir     = "apps"
+	// ConfigVersionName is the http-level file that sets
+	// $orchestry_config_version, which every JSON access log line carries.
+	ConfigVersionName = "config-version.conf"
+	appsDir           = "apps"
 )
 
 // AppFile is the path, relative to the config directory, of an app's file.
@@ -191,6 +194,28 @@ func VersionFile(version uint64) []byte {
 		panic(fmt.Sprintf("render: version file: %v", err))
 	}
 	return out
+}
+
+// ConfigVersionFile is the content of "config-version.conf", included at
+// http level: a map setting $orchestry_config_version to the version, so
+// each access log line names the config version that served it. Like
+// version.conf it is written when the config is staged under its version
+// and is not part of Config.Hash.
+func ConfigVersionFile(version uint64) []byte {
+	out, err := newBuilder().build(crossplane.Directives{
+		blk("map", []string{"", configVersionVariable}, d("default", strconv.FormatUint(version, 10))),
+	})
+	if err != nil {
+		// Building into memory from constant directives cannot fail.
+		panic(fmt.Sprintf("render: config version file: %v", err))
+	}
+	return out
+}
+
+// VersionFiles are the files that name version v, which the applier
+// writes beside a rendered config when it stages it.
+func VersionFiles(v uint64) map[string][]byte {
+	return map[string][]byte{VersionName: VersionFile(v), ConfigVersionName: ConfigVersionFile(v)}
 }
 
 // Validate checks the options; Render calls it first.

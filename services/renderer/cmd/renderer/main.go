@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/services/renderer"
@@ -20,7 +23,10 @@ type config struct {
 	// NatsToken is sent to NATS when set (the all-in-one's embedded
 	// server requires the token in its data directory).
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	Renderer  renderer.Config
+	// MetricsAddr serves this service's own Prometheus /metrics; keep it
+	// on loopback or an internal network. Empty serves nothing.
+	MetricsAddr string `env:"ORCHESTRY_RENDERER_METRICS_ADDR" envDefault:"127.0.0.1:9467"`
+	Renderer    renderer.Config
 }
 
 func main() {
@@ -37,6 +43,10 @@ func main() {
 	svc, err := renderer.New(nc, cfg.Renderer, log)
 	if err != nil {
 		log.Fatal().Err(err).Msg("renderer")
+	}
+	if cfg.MetricsAddr != "" { // the service's own /metrics
+		m := &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(svc.Registry(), promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { log.Error().Err(m.ListenAndServe()).Msg("serve /metrics") }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

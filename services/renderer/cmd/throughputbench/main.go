@@ -433,7 +433,7 @@ func renderedConfig(prefix string, v *variant, status int, backends []string, wo
 	if err != nil {
 		return "", err
 	}
-	files := map[string][]byte{render.VersionName: render.VersionFile(1)}
+	files := render.VersionFiles(1)
 	for name, b := range cfg.Files {
 		files[name] = b
 	}
