@@ -158,6 +158,9 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if err != nil {
 		return err
 	}
+	// One /metrics (the metrics service's) shows every service's own
+	// metrics too.
+	ms.Include(rt.Registry(), hs.Registry(), rd.Registry(), cs.Registry())
 	ln, err := net.Listen("tcp", cfg.Routing.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listen: %w", err)

@@ -157,6 +157,8 @@ type Service struct {
 	leaseBucket string
 	leaseTTL    time.Duration
 	crash       bool
+
+	prom *promMetrics
 }
 
 var replicaRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -188,6 +190,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		kick:        make(chan struct{}, 1),
 		leaseBucket: events.BucketCertsLease,
 		leaseTTL:    events.CertsLeaseTTL,
+		prom:        newPromMetrics(),
 	}, nil
 }
 

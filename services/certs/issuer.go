@@ -122,6 +122,7 @@ func (s *Service) settle(ctx context.Context, st *domainState, o outcome) {
 		if len(reason) > maxReason {
 			reason = reason[:maxReason]
 		}
+		s.prom.failed.Inc()
 		s.log.Warn().Str("domain", o.domain).Str("reason", reason).Int("consecutive", st.fails.Consecutive).
 			Time("next_attempt", st.next).Msg("certificate failed")
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -261,6 +262,7 @@ func (s *Service) issue(ctx context.Context, iss issue.Issuer, domain, replaces,
 	if err := s.store.Put(ctx, b); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
+	s.prom.issued.Inc()
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer pcancel()
 	if _, err := events.Publish(pctx, s.js, s.source, events.CertIssued(domain), b.Certificate); err != nil {

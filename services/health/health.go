@@ -154,6 +154,8 @@ type Service struct {
 	// crash skips leaving the member group on stop (tests simulate a
 	// replica that died).
 	crash bool
+
+	prom *promMetrics
 }
 
 // target is one instance to probe.
@@ -200,6 +202,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		rules:   cfg.rules(),
 		apps:    map[string][]member{},
 		owned:   map[string]bool{},
+		prom:    newPromMetrics(),
 	}
 	s.sched = schedule.New(cfg.Workers, s.check, s.claim)
 	return s, nil
@@ -335,6 +338,7 @@ func (s *Service) check(ctx context.Context, key string, t target) {
 	if ctx.Err() != nil {
 		return // stopping: the result says nothing about the target
 	}
+	s.prom.probed(r.OK, r.Latency)
 	if !r.OK {
 		s.log.Debug().Str("app", t.app).Str("instance", t.id).Str("error", r.Err).Msg("probe failed")
 	}

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"sync/atomic"
+
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/services/metrics/accesslog"
@@ -17,11 +19,16 @@ type ingest struct {
 	parser   *accesslog.Parser
 	agg      *window.Aggregator
 	counters *Counters
+	versions *servingVersions
 	log      zerolog.Logger
+	// the version cell of the node of the last line (nodes change
+	// rarely from line to line)
+	lastNode    string
+	lastVersion *atomic.Uint64
 }
 
-func newIngest(agg *window.Aggregator, c *Counters, log zerolog.Logger) *ingest {
-	return &ingest{parser: accesslog.NewParser(), agg: agg, counters: c, log: log}
+func newIngest(agg *window.Aggregator, c *Counters, v *servingVersions, log zerolog.Logger) *ingest {
+	return &ingest{parser: accesslog.NewParser(), agg: agg, counters: c, versions: v, log: log}
 }
 
 // handle takes one syslog payload, or the reason the listener dropped a
@@ -33,6 +40,7 @@ func (in *ingest) handle(payload []byte, err error) {
 			var added window.Added
 			if added, err = in.agg.Add(rec); err == nil {
 				in.counters.Lines.Add(1)
+				in.observeVersion(rec.Node, rec.ConfigVersion)
 				if added.Folded > 0 {
 					in.counters.Folded.Add(int64(added.Folded))
 				}
@@ -47,6 +55,20 @@ func (in *ingest) handle(payload []byte, err error) {
 	if e := in.log.Debug(); e.Enabled() {
 		e.Str("reason", reason).Err(err).Bytes("line", clip(payload, maxLogged)).Msg("line dropped")
 	}
+}
+
+// observeVersion records the config version of a line of node.
+func (in *ingest) observeVersion(node string, v uint64) {
+	if v == 0 {
+		return
+	}
+	if node != in.lastNode || in.lastVersion == nil {
+		in.lastNode, in.lastVersion = node, in.versions.cell(node)
+		if in.lastVersion == nil {
+			return // too many nodes
+		}
+	}
+	raise(in.lastVersion, v)
 }
 
 func clip(b []byte, n int) []byte {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -63,6 +64,9 @@ type Service struct {
 	addr     atomic.Pointer[net.UDPAddr]
 	httpAddr atomic.Pointer[net.TCPAddr]
 	export   *export.Exporter
+	versions *servingVersions
+	started  time.Time // events published before it are replays
+	extra    prometheus.Gatherers
 }
 
 // New checks the configuration and prepares the service.
@@ -84,12 +88,15 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("metrics: jetstream: %w", err)
 	}
 	s := &Service{
-		cfg: cfg,
-		js:  js,
-		log: log.With().Str("service", "metrics").Logger(),
-		agg: window.New(cfg.MaxInstances, time.Now()),
+		cfg:     cfg,
+		js:      js,
+		log:     log.With().Str("service", "metrics").Logger(),
+		agg:     window.New(cfg.MaxInstances, time.Now()),
+		started: time.Now(),
 	}
 	s.export = export.New(s.lineResults)
+	s.versions = newServingVersions()
+	s.export.Registry().MustRegister(s.versions)
 	return s, nil
 }
 
@@ -104,6 +111,10 @@ func (s *Service) lineResults() map[string]int64 {
 	return out
 }
 
+// Include serves the metrics of g on this service's /metrics too (the
+// all-in-one shows every service's own metrics there). Call it before Run.
+func (s *Service) Include(g ...prometheus.Gatherer) { s.extra = append(s.extra, g...) }
+
 // HTTPAddr is where /metrics is served (nil before Run serves it).
 func (s *Service) HTTPAddr() *net.TCPAddr { return s.httpAddr.Load() }
 
@@ -117,7 +128,8 @@ func (s *Service) serveHTTP() (stop func(), err error) {
 		s.httpAddr.Store(ta)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.export.Registry(), promhttp.HandlerOpts{}))
+	g := append(prometheus.Gatherers{s.export.Registry()}, s.extra...)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -143,11 +155,11 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := events.Provision(ctx, s.js, 1); err != nil {
 		return quiet(ctx, fmt.Errorf("metrics: %w", err))
 	}
-	cc, err := s.followRouting(ctx)
+	stopFollow, err := s.followAll(ctx)
 	if err != nil {
 		return quiet(ctx, err)
 	}
-	defer cc.Stop()
+	defer stopFollow()
 	l, err := syslog.Listen(s.cfg.SyslogAddr)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
@@ -171,7 +183,7 @@ func (s *Service) Run(ctx context.Context) error {
 	lctx, stopListen := context.WithCancel(ctx)
 	defer stopListen()
 	wg.Go(func() {
-		in := newIngest(s.agg, &s.counters, s.log)
+		in := newIngest(s.agg, &s.counters, s.versions, s.log)
 		serveErr = l.Serve(lctx, in.handle)
 		stopListen() // a failed listener stops the service
 	})
@@ -211,10 +223,11 @@ func (s *Service) flushLoop(ctx context.Context) {
 
 // flush ends the current window at now and publishes its figures.
 func (s *Service) flush(ctx context.Context, now time.Time) {
-	all := s.agg.Flush(now)
+	all := s.agg.FlushAll(now)
 	s.export.Observe(all)
 	published := 0
-	for _, m := range all {
+	for _, w := range all {
+		m := w.Metrics
 		if _, err := events.Publish(ctx, s.js, Source, events.MetricsUpstream(m.App), m); err != nil {
 			s.log.Error().Err(err).Str("app", m.App).Msg("publish metrics")
 			continue

@@ -26,9 +26,11 @@ import (
 // The access log lines exactly as the renderer writes them (the contract
 // this service parses); NODE and the syslog address are filled in.
 const (
-	logFormatLine = `log_format orchestry_json escape=json '{"v":1,"node":"NODE","app":"$orchestry_app","ts":"$msec","status":"$status","request_time":"$request_time","upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","upstream_connect_time":"$upstream_connect_time","upstream_header_time":"$upstream_header_time","upstream_response_time":"$upstream_response_time","bytes_sent":"$bytes_sent"}';`
-	setAppLine    = `set $orchestry_app APPNAME;`
-	accessLogLine = `access_log syslog:server=SYSLOG,tag=orchestry,nohostname orchestry_json;`
+	logFormatLine = `log_format orchestry_json escape=json '{"v":1,"node":"NODE","app":"$orchestry_app","ts":"$msec","status":"$status","request_time":"$request_time","upstream_addr":"$upstream_addr","upstream_status":"$upstream_status","upstream_connect_time":"$upstream_connect_time","upstream_header_time":"$upstream_header_time","upstream_response_time":"$upstream_response_time","bytes_sent":"$bytes_sent","config_version":"$orchestry_config_version"}';`
+	// versionMapLine is what the renderer's config-version.conf holds.
+	versionMapLine = `map "" $orchestry_config_version { default 7; }`
+	setAppLine     = `set $orchestry_app APPNAME;`
+	accessLogLine  = `access_log syslog:server=SYSLOG,tag=orchestry,nohostname orchestry_json;`
 )
 
 // nginxBin finds NGINX, or skips the test (fails it when
@@ -101,6 +103,77 @@ func startNginx(t *testing.T, bin, conf string, port int) {
 	}
 }
 
+// get sends n GET / to 127.0.0.1:port, parallel at a time, and returns
+// how many answers each status class (2 for 2xx...) had.
+func get(t *testing.T, port, n, parallel int) map[int]int64 {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	classes := map[int]int64{}
+	sem := make(chan struct{}, parallel)
+	for range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			classes[resp.StatusCode/100]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return classes
+}
+
+// webConf is an nginx.conf serving the app "web" on port from the upstream
+// servers (each the arguments of a server directive), logging each request
+// as the renderer does to the syslog address (node "test-node", config
+// version 7), with a status server answering stub_status at /_status on
+// statusPort unless it is 0.
+func webConf(syslog string, port, statusPort int, servers ...string) string {
+	var ups, status strings.Builder
+	for _, s := range servers {
+		ups.WriteString("        server " + s + ";\n")
+	}
+	if statusPort != 0 {
+		status.WriteString("    server {\n        listen 127.0.0.1:" + strconv.Itoa(statusPort) + ";\n        access_log off;\n" +
+			"        location = /_status { stub_status; }\n    }\n")
+	}
+	return strings.NewReplacer("NODE", "test-node", "APPNAME", "web", "SYSLOG", syslog).Replace(`
+worker_processes 1;
+pid nginx.pid;
+error_log logs/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path temp/client_body;
+    proxy_temp_path temp/proxy;
+    fastcgi_temp_path temp/fastcgi;
+    uwsgi_temp_path temp/uwsgi;
+    scgi_temp_path temp/scgi;
+    ` + versionMapLine + `
+    ` + logFormatLine + `
+    upstream app_web {
+` + ups.String() + `    }
+    server {
+        listen 127.0.0.1:` + strconv.Itoa(port) + `;
+        ` + setAppLine + `
+        ` + accessLogLine + `
+        location / {
+            proxy_pass http://app_web;
+            proxy_next_upstream error timeout;
+        }
+    }
+` + status.String() + `}
+`)
+}
+
 // countingBackend is an HTTP instance answering status after delay.
 func countingBackend(t *testing.T, status int, delay time.Duration) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
@@ -154,66 +227,17 @@ func TestWithNginx(t *testing.T) {
 	sendHostile(t, svc, "web")
 
 	port := freePort(t)
-	conf := strings.NewReplacer("NODE", "test-node", "APPNAME", "web", "SYSLOG", svc.Addr().String()).Replace(`
-worker_processes 1;
-pid nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path temp/client_body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-    ` + logFormatLine + `
-    upstream app_web {
-        server ` + okAddr + `;
-        server ` + failAddr + `;
-        # never marked down, so it is tried in every round
-        server ` + deadAddr + ` max_fails=0;
-    }
-    server {
-        listen 127.0.0.1:` + strconv.Itoa(port) + `;
-        ` + setAppLine + `
-        ` + accessLogLine + `
-        location / {
-            proxy_pass http://app_web;
-            proxy_next_upstream error timeout;
-        }
-    }
-}
-`)
+	// The dead address is never marked down, so it is tried in every round.
+	conf := webConf(svc.Addr().String(), port, 0, okAddr, failAddr, deadAddr+" max_fails=0")
 	startNginx(t, bin, conf, port)
 
 	// Real requests, a few at a time.
 	const n = 90
-	client := &http.Client{Timeout: 5 * time.Second}
-	var wg sync.WaitGroup
-	var status2xx, status5xx atomic.Int64
-	sem := make(chan struct{}, 3)
-	for range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			resp, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			switch resp.StatusCode / 100 {
-			case 2:
-				status2xx.Add(1)
-			case 5:
-				status5xx.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if okHits.Load()+failHits.Load() != n || status2xx.Load() != okHits.Load() || status5xx.Load() != failHits.Load() {
+	classes := get(t, port, n, 3)
+	status2xx, status5xx := classes[2], classes[5]
+	if okHits.Load()+failHits.Load() != n || status2xx != okHits.Load() || status5xx != failHits.Load() {
 		t.Fatalf("backends saw %d + %d requests, clients got %d 2xx and %d 5xx; want %d in all",
-			okHits.Load(), failHits.Load(), status2xx.Load(), status5xx.Load(), n)
+			okHits.Load(), failHits.Load(), status2xx, status5xx, n)
 	}
 
 	waitFor(t, 15*time.Second, "every attempt published", func() bool {

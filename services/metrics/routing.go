@@ -11,38 +11,75 @@ import (
 	"github.com/orchestry/orchestry/pkg/events"
 )
 
-// followRouting replays the last routing.changed per app and then follows
-// new ones with an ordered consumer, keeping the set of known apps and
-// their instances' addresses.
-func (s *Service) followRouting(ctx context.Context) (jetstream.ConsumeContext, error) {
-	cons, err := s.js.OrderedConsumer(ctx, events.StreamRouting, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.RoutingChangedWildcard},
+// follow replays the last event per subject of filter on stream and then
+// follows new ones with an ordered consumer, decoding each: a refused
+// event is logged and answered with a rejection; an accepted one goes to
+// apply with whether it was published before the service started.
+func (s *Service) follow(ctx context.Context, stream, filter string, apply func(ev events.Event, replayed bool)) (jetstream.ConsumeContext, error) {
+	cons, err := s.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("metrics: follow %s: %w", events.StreamRouting, err)
+		return nil, fmt.Errorf("metrics: follow %s: %w", stream, err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) { s.handleRouting(ctx, msg) })
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		ev, err := events.Decode(msg.Subject(), msg.Data())
+		if err != nil {
+			s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
+			if errors.Is(err, events.ErrRejected) {
+				if rerr := events.Reject(ctx, s.js, Source, msg.Subject(), msg.Data(), err); rerr != nil {
+					s.log.Error().Err(rerr).Msg("publish rejection")
+				}
+			}
+			return
+		}
+		apply(ev, ev.Envelope.Time.Before(s.started))
+	})
 	if err != nil {
-		return nil, fmt.Errorf("metrics: follow %s: %w", events.StreamRouting, err)
+		return nil, fmt.Errorf("metrics: follow %s: %w", stream, err)
 	}
 	return cc, nil
 }
 
-// handleRouting applies one routing.changed: the app becomes known with its
-// instances' addresses, or is forgotten when deleted. A refused event is
-// logged, answered with a rejection and changes nothing.
-func (s *Service) handleRouting(ctx context.Context, msg jetstream.Msg) {
-	ev, err := events.Decode(msg.Subject(), msg.Data())
-	if err != nil {
-		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-		if errors.Is(err, events.ErrRejected) {
-			if rerr := events.Reject(ctx, s.js, Source, msg.Subject(), msg.Data(), err); rerr != nil {
-				s.log.Error().Err(rerr).Msg("publish rejection")
-			}
+// followAll follows routing.changed (the known apps), config.rendered
+// (reloads, convergence, status servers) and cert.issued (expiry).
+func (s *Service) followAll(ctx context.Context) (stop func(), err error) {
+	var ccs []jetstream.ConsumeContext
+	stop = func() {
+		for _, cc := range ccs {
+			cc.Stop()
 		}
-		return
 	}
+	for _, f := range []struct {
+		stream, filter string
+		apply          func(events.Event, bool)
+	}{
+		{events.StreamRouting, events.RoutingChangedWildcard, func(ev events.Event, _ bool) { s.handleRouting(ev) }},
+		{events.StreamConfig, events.ConfigRenderedWildcard, func(ev events.Event, replayed bool) {
+			if r, ok := ev.Payload.(events.RenderReport); ok {
+				s.export.Fleet.Report(r, replayed)
+			}
+		}},
+		{events.StreamCerts, events.CertIssuedWildcard, func(ev events.Event, _ bool) {
+			if c, ok := ev.Payload.(events.Certificate); ok {
+				s.export.Fleet.Certificate(c)
+			}
+		}},
+	} {
+		cc, err := s.follow(ctx, f.stream, f.filter, f.apply)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		ccs = append(ccs, cc)
+	}
+	return stop, nil
+}
+
+// handleRouting applies one routing.changed: the app becomes known with its
+// instances' addresses, or is forgotten when deleted.
+func (s *Service) handleRouting(ev events.Event) {
 	rs, ok := ev.Payload.(events.RoutingState)
 	if !ok {
 		return

@@ -59,9 +59,10 @@ type Config struct {
 
 // Service is one routing replica.
 type Service struct {
-	nc  *nats.Conn
-	cfg Config
-	log zerolog.Logger
+	nc   *nats.Conn
+	cfg  Config
+	log  zerolog.Logger
+	prom *promMetrics
 }
 
 // New checks cfg and returns a service using the connection nc.
@@ -84,7 +85,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	if cfg.AutoWindows <= 0 {
 		cfg.AutoWindows = 3
 	}
-	return &Service{nc: nc, cfg: cfg, log: log.With().Str("service", "routing").Logger()}, nil
+	return &Service{nc: nc, cfg: cfg, log: log.With().Str("service", "routing").Logger(), prom: newPromMetrics()}, nil
 }
 
 // Run provisions streams and buckets, then serves the API on ln and runs
@@ -115,7 +116,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	trafficView := &trafficview.View{}
 	certView := &certview.View{}
 	srv := &http.Server{
-		Handler:           api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView, Certs: certView}, s.log),
+		Handler:           s.prom.instrument(api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView, Certs: certView}, s.log)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -90,6 +90,9 @@ type stack struct {
 
 	mu         sync.Mutex
 	stopRender func()
+	// metrics is the metrics service (withMetricsService), its /metrics on
+	// a free loopback port.
+	metrics *metrics.Service
 }
 
 // stackOption changes how newStack wires the stack.
@@ -176,10 +179,11 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		s.startHealth()
 	}
 	if s.syslog != "" {
-		ms, err := metrics.New(nc, metrics.Config{SyslogAddr: s.syslog, Window: metricsWindow, MaxInstances: 100}, log)
+		ms, err := metrics.New(nc, metrics.Config{SyslogAddr: s.syslog, Window: metricsWindow, MaxInstances: 100, HTTPAddr: "127.0.0.1:0"}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.metrics = ms
 		t.Cleanup(s.run("metrics", ms.Run))
 	}
 

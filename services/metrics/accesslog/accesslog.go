@@ -91,6 +91,10 @@ type Record struct {
 	Attempts []Attempt
 	// Bytes is what NGINX sent to the client ($bytes_sent).
 	Bytes int64
+	// ConfigVersion is the version of the node's config that served the
+	// request; 0 when the line does not say (a renderer older than the
+	// field).
+	ConfigVersion uint64
 }
 
 // Attempt is one try of one upstream server.
@@ -125,6 +129,7 @@ const (
 	fUpstreamHeader   = "upstream_header_time"
 	fUpstreamResponse = "upstream_response_time"
 	fBytesSent        = "bytes_sent"
+	fConfigVersion    = "config_version"
 )
 
 // field indexes, in the order of names.
@@ -141,11 +146,12 @@ const (
 	iHeader
 	iResponse
 	iBytes
+	iConfigVersion // optional
 	nFields
 )
 
 var names = [nFields]string{fV, fNode, fApp, fTS, fStatus, fRequestTime,
-	fUpstreamAddr, fUpstreamStatus, fUpstreamConnect, fUpstreamHeader, fUpstreamResponse, fBytesSent}
+	fUpstreamAddr, fUpstreamStatus, fUpstreamConnect, fUpstreamHeader, fUpstreamResponse, fBytesSent, fConfigVersion}
 
 // maxInterned bounds the names a Parser remembers; beyond it names are
 // checked and copied on every line.
@@ -177,12 +183,12 @@ func (p *Parser) Parse(line []byte) (*Record, error) {
 		return nil, err
 	}
 	for i := range nFields {
-		if !p.seen[i] {
+		if !p.seen[i] && i != iConfigVersion {
 			return nil, fail(names[i], ErrMissing, "")
 		}
 	}
 	for i := range nFields {
-		if p.isStr[i] != (i != iV) {
+		if p.seen[i] && p.isStr[i] != (i != iV) {
 			return nil, fail(names[i], ErrInvalid, "wrong JSON type")
 		}
 	}
@@ -211,6 +217,13 @@ func (p *Parser) Parse(line []byte) (*Record, error) {
 	}
 	if r.Bytes, ok = integer(p.vals[iBytes]); !ok {
 		return nil, fail(fBytesSent, ErrInvalid, "must be a non-negative integer")
+	}
+	if p.seen[iConfigVersion] {
+		v, ok := integer(p.vals[iConfigVersion])
+		if !ok {
+			return nil, fail(fConfigVersion, ErrInvalid, "must be a non-negative integer")
+		}
+		r.ConfigVersion = uint64(v)
 	}
 	if err := p.attempts(r); err != nil {
 		return nil, err

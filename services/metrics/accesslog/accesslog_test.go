@@ -71,6 +71,12 @@ func TestParseGood(t *testing.T) {
 				Attempts: []Attempt{{Addr: ap("127.0.0.1:9001"), Status: 200, ConnectTime: 0, HeaderTime: 20 * ms, ResponseTime: 21 * ms}}},
 		},
 		{
+			name: "config version",
+			line: line("config_version", `"17"`),
+			want: Record{Node: "n1", App: "web", Time: time.UnixMilli(1795598063848), Status: 200, RequestTime: 21 * ms, Bytes: 512, ConfigVersion: 17,
+				Attempts: []Attempt{{Addr: ap("127.0.0.1:9001"), Status: 200, ConnectTime: 0, HeaderTime: 20 * ms, ResponseTime: 21 * ms}}},
+		},
+		{
 			name: "retries",
 			line: line("upstream_addr", `"127.0.0.1:9001, 127.0.0.1:9002, 10.0.0.3:80"`,
 				"upstream_status", `"502, 504, 200"`,
@@ -198,6 +204,8 @@ func TestParseHostile(t *testing.T) {
 		{"negative request_time", line("request_time", `"-1.000"`), "request_time", ErrInvalid},
 		{"bad bytes", line("bytes_sent", `"1e9"`), "bytes_sent", ErrInvalid},
 		{"bad upstream status", line("upstream_status", `"20x"`), "upstream_status", ErrInvalid},
+		{"bad config version", line("config_version", `"v3"`), "config_version", ErrInvalid},
+		{"numeric config version", line("config_version", `3`), "config_version", ErrInvalid},
 		{"bad upstream time", line("upstream_response_time", `"0.0001"`), "upstream_response_time", ErrInvalid},
 		{"misaligned lists", line("upstream_addr", `"127.0.0.1:1, 127.0.0.1:2"`), "upstream_status", ErrMisaligned},
 		{"misaligned groups", line("upstream_addr", `"127.0.0.1:1 : 127.0.0.1:2"`, "upstream_status", `"502, 200"`,

@@ -1,7 +1,10 @@
 // Package export serves the metrics service's figures to Prometheus: the
-// traffic of every window, added to cumulative counters per app and
-// upstream address, the latest window's latency quantiles, and what became
-// of every log line received.
+// traffic of every window, added to cumulative counters and histograms per
+// app and upstream address (attempts beyond the cardinality cap under
+// instance="other", attempts that named no address under instance="none"),
+// what NGINX answered clients per app, the latest window's latency
+// quantiles, what became of every log line received, and the fleet's
+// reloads, convergence and certificates (Fleet).
 package export
 
 import (
@@ -12,6 +15,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/metrics/stubstatus"
+	"github.com/orchestry/orchestry/services/metrics/window"
+)
+
+// Instance label values of the groups that are not one address.
+const (
+	// FoldedInstance holds the attempts to addresses beyond
+	// ORCHESTRY_METRICS_MAX_INSTANCES in their window.
+	FoldedInstance = "other"
+	// NoneInstance holds the attempts that named no address (NGINX found
+	// no server to try).
+	NoneInstance = "none"
 )
 
 // staleWindows is how many windows without traffic an address keeps its
@@ -28,10 +43,16 @@ type Exporter struct {
 	bytes     *prometheus.CounterVec
 	latency   *prometheus.GaugeVec
 	lastCount *prometheus.GaugeVec
+	appReqs   *prometheus.CounterVec
+	// Fleet holds the node, reload, convergence and certificate series.
+	Fleet *Fleet
 
 	mu     sync.Mutex
 	window int64               // windows seen
-	seen   map[[2]string]int64 // (app, instance) -> last window with traffic
+	seen   map[[2]string]int64 // (app, instance) -> last window with traffic; instance "" for the app
+	// dists are the cumulative distributions: upstream response time per
+	// (app, instance), request time per (app, "").
+	dists map[[2]string]*window.Distribution
 }
 
 // New registers the traffic series and, through lines, the ingest counters
@@ -64,9 +85,20 @@ func New(lines func() map[string]int64) *Exporter {
 			Name: "orchestry_upstream_window_requests",
 			Help: "Attempts in the latest window with traffic.",
 		}, []string{"app", "instance"}),
-		seen: map[[2]string]int64{},
+		appReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orchestry_app_requests_total",
+			Help: "Requests NGINX answered for an app, by the status class the client got (with or without an upstream attempt).",
+		}, []string{"app", "code_class"}),
+		Fleet: newFleet(),
+		seen:  map[[2]string]int64{},
+		dists: map[[2]string]*window.Distribution{},
 	}
-	e.reg.MustRegister(e.requests, e.gateway, e.retries, e.bytes, e.latency, e.lastCount,
+	e.reg.MustRegister(e.requests, e.gateway, e.retries, e.bytes, e.latency, e.lastCount, e.appReqs, e.Fleet,
+		stubstatus.NewCollector(e.Fleet.StatusTargets),
+		histCollector{e: e, upstream: prometheus.NewDesc("orchestry_upstream_request_duration_seconds",
+			"Upstream response time of each attempt ($upstream_response_time), per app and upstream address.", []string{"app", "instance"}, nil),
+			app: prometheus.NewDesc("orchestry_app_request_duration_seconds",
+				"Time NGINX took to answer each request of an app ($request_time), retries included.", []string{"app"}, nil)},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		lineCollector{lines: lines, desc: prometheus.NewDesc("orchestry_metrics_log_lines_total",
 			"Access log lines received, by result: counted, or the reason they were dropped.", []string{"result"}, nil)},
@@ -77,31 +109,41 @@ func New(lines func() map[string]int64) *Exporter {
 // Registry is what to serve on /metrics.
 func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
-// Observe adds the figures of one flushed window (one event per app with
+// Observe adds the figures of one flushed window (one entry per app with
 // traffic) and drops the series of addresses idle for staleWindows.
-func (e *Exporter) Observe(window []events.UpstreamMetrics) {
+func (e *Exporter) Observe(windows []window.AppWindow) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.window++
-	for _, m := range window {
-		for _, in := range m.Instances {
-			l := prometheus.Labels{"app": m.App, "instance": in.Address}
-			other := in.Requests - in.Status2xx - in.Status3xx - in.Status4xx - in.Status5xx
-			for class, n := range map[string]int64{"2xx": in.Status2xx, "3xx": in.Status3xx, "4xx": in.Status4xx, "5xx": in.Status5xx, "other": other} {
-				e.requests.With(prometheus.Labels{"app": m.App, "instance": in.Address, "code_class": class}).Add(float64(max(n, 0)))
-			}
-			e.gateway.With(l).Add(float64(in.GatewayErrors))
-			e.retries.With(l).Add(float64(in.Retries))
-			e.bytes.With(l).Add(float64(in.Bytes))
+	for _, w := range windows {
+		app := w.Metrics.App
+		for i, in := range w.Metrics.Instances {
+			e.add(app, in.Address, in, &w.Dists[i])
+			l := prometheus.Labels{"app": app, "instance": in.Address}
 			e.lastCount.With(l).Set(float64(in.Requests))
 			for q, v := range map[float64]float64{0.5: in.P50MS, 0.95: in.P95MS, 0.99: in.P99MS} {
-				e.latency.With(prometheus.Labels{"app": m.App, "instance": in.Address, "quantile": strconv.FormatFloat(q, 'f', -1, 64)}).Set(v / 1000)
+				e.latency.With(prometheus.Labels{"app": app, "instance": in.Address, "quantile": strconv.FormatFloat(q, 'f', -1, 64)}).Set(v / 1000)
 			}
-			e.seen[[2]string{m.App, in.Address}] = e.window
 		}
+		if w.Folded != nil {
+			e.add(app, FoldedInstance, w.Folded.Traffic, &w.Folded.Dist)
+		}
+		if w.None != nil {
+			e.add(app, NoneInstance, w.None.Traffic, &w.None.Dist)
+		}
+		for class, n := range classes(w.Requests.Traffic) {
+			e.appReqs.WithLabelValues(app, class).Add(float64(n))
+		}
+		e.merge([2]string{app, ""}, &w.Requests.Dist)
 	}
 	for k, last := range e.seen {
 		if e.window-last < staleWindows {
+			continue
+		}
+		delete(e.seen, k)
+		delete(e.dists, k)
+		if k[1] == "" {
+			e.appReqs.DeletePartialMatch(prometheus.Labels{"app": k[0]})
 			continue
 		}
 		l := prometheus.Labels{"app": k[0], "instance": k[1]}
@@ -110,7 +152,66 @@ func (e *Exporter) Observe(window []events.UpstreamMetrics) {
 		}
 		e.latency.DeletePartialMatch(l)
 		e.lastCount.DeletePartialMatch(l)
-		delete(e.seen, k)
+	}
+}
+
+// add cumulates one address's (or group's) window.
+func (e *Exporter) add(app, instance string, in events.InstanceTraffic, d *window.Distribution) {
+	l := prometheus.Labels{"app": app, "instance": instance}
+	for class, n := range classes(in) {
+		e.requests.With(prometheus.Labels{"app": app, "instance": instance, "code_class": class}).Add(float64(n))
+	}
+	e.gateway.With(l).Add(float64(in.GatewayErrors))
+	e.retries.With(l).Add(float64(in.Retries))
+	e.bytes.With(l).Add(float64(in.Bytes))
+	e.merge([2]string{app, instance}, d)
+}
+
+// merge adds d to the cumulative distribution of k and marks k seen.
+func (e *Exporter) merge(k [2]string, d *window.Distribution) {
+	e.seen[k] = e.window
+	c := e.dists[k]
+	if c == nil {
+		c = &window.Distribution{}
+		e.dists[k] = c
+	}
+	for i, n := range d.Counts {
+		c.Counts[i] += n
+	}
+	c.Sum += d.Sum
+}
+
+// classes are the counts of in by status class; "other" are those without
+// a status (NGINX logged "-").
+func classes(in events.InstanceTraffic) map[string]int64 {
+	other := in.Requests - in.Status2xx - in.Status3xx - in.Status4xx - in.Status5xx
+	return map[string]int64{"2xx": in.Status2xx, "3xx": in.Status3xx, "4xx": in.Status4xx, "5xx": in.Status5xx, "other": max(other, 0)}
+}
+
+// histCollector exposes the cumulative distributions as histograms.
+type histCollector struct {
+	e             *Exporter
+	upstream, app *prometheus.Desc
+}
+
+func (c histCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.upstream; ch <- c.app }
+
+func (c histCollector) Collect(ch chan<- prometheus.Metric) {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	for k, d := range c.e.dists {
+		buckets := make(map[float64]uint64, len(window.Buckets))
+		var n uint64
+		for i, le := range window.Buckets {
+			n += d.Counts[i]
+			buckets[le] = n
+		}
+		n += d.Counts[len(window.Buckets)]
+		if k[1] == "" {
+			ch <- prometheus.MustNewConstHistogram(c.app, n, d.Sum, buckets, k[0])
+		} else {
+			ch <- prometheus.MustNewConstHistogram(c.upstream, n, d.Sum, buckets, k[0], k[1])
+		}
 	}
 }
 

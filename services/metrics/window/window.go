@@ -51,6 +51,11 @@ type run struct{ errors5xx, gateway int64 }
 type appWindow struct {
 	inst   map[netip.AddrPort]*stats
 	others int // entries of inst that are not current instances
+	// folded counts the attempts beyond the cap, none those that named no
+	// address (nil until there is one), requests what NGINX answered
+	// clients.
+	folded, none *stats
+	requests     stats
 }
 
 // stats is one address's figures in the current window.
@@ -58,6 +63,51 @@ type stats struct {
 	t    events.InstanceTraffic // counts; Address and percentiles set on flush
 	run  run
 	hist latency.Histogram
+	dist Distribution
+}
+
+// Buckets are the upper bounds, in seconds, of the Prometheus histogram
+// buckets each Distribution counts (+Inf implied): fine where HTTP
+// latencies usually are, up to a minute.
+var Buckets = [...]float64{.001, .0025, .005, .01, .025, .05, .075, .1, .25, .5, .75, 1, 2.5, 5, 10, 30, 60}
+
+// Distribution is a fixed-bucket histogram of durations over Buckets,
+// as Prometheus reads it: Counts[i] holds the values of at most Buckets[i]
+// and above the bound before (not cumulative); the last holds the rest.
+type Distribution struct {
+	Counts [len(Buckets) + 1]uint64
+	// Sum is the total of the values, in seconds.
+	Sum float64
+}
+
+// bounds are Buckets as durations, for the hot path.
+var bounds = func() (b [len(Buckets)]time.Duration) {
+	for i, s := range Buckets {
+		b[i] = time.Duration(s * float64(time.Second))
+	}
+	return b
+}()
+
+// Observe counts d; negative durations (unknown) are ignored.
+func (h *Distribution) Observe(d time.Duration) {
+	if d < 0 {
+		return
+	}
+	i := 0 // the first bound >= d; latencies sit in the first few
+	for i < len(bounds) && d > bounds[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Sum += d.Seconds()
+}
+
+// Count is the number of values observed.
+func (h *Distribution) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
 }
 
 // New returns an empty Aggregator listing at most maxInstances addresses
@@ -130,18 +180,27 @@ func (a *Aggregator) Add(r *accesslog.Record) (Added, error) {
 		w = &appWindow{inst: map[netip.AddrPort]*stats{}}
 		a.cur[r.App] = w
 	}
+	w.requests.countRequest(r)
 	var last *stats
 	for i := range r.Attempts {
 		at := &r.Attempts[i]
 		last = nil
 		if !at.Addr.IsValid() {
 			res.Unattributed++
+			if w.none == nil {
+				w.none = &stats{}
+			}
+			w.none.count(at)
 			continue
 		}
 		st := w.inst[at.Addr]
 		if st == nil {
 			if st = a.admit(k, w, at.Addr); st == nil {
 				res.Folded++
+				if w.folded == nil {
+					w.folded = &stats{}
+				}
+				w.folded.count(at)
 				continue
 			}
 		}
@@ -174,18 +233,18 @@ func (a *Aggregator) admit(k *app, w *appWindow, addr netip.AddrPort) *stats {
 	return st
 }
 
-// count adds one attempt.
-func (st *stats) count(at *accesslog.Attempt) {
+// countRequest adds one request as NGINX answered the client.
+func (st *stats) countRequest(r *accesslog.Record) {
+	st.t.Requests++
+	st.t.Bytes += r.Bytes
+	st.dist.Observe(r.RequestTime)
+	st.class(r.Status)
+}
+
+// class counts status s by its class.
+func (st *stats) class(s int) {
 	t := &st.t
-	t.Requests++
-	if at.Retry {
-		t.Retries++
-	}
-	st.hist.Record(at.ResponseTime) // Unknown (-1) is ignored
-	s := at.Status
 	switch {
-	case s == 0:
-		return // "-": no status, the runs go on unchanged
 	case s >= 200 && s < 300:
 		t.Status2xx++
 	case s >= 300 && s < 400:
@@ -195,6 +254,23 @@ func (st *stats) count(at *accesslog.Attempt) {
 	case s >= 500 && s < 600:
 		t.Status5xx++
 	}
+}
+
+// count adds one attempt.
+func (st *stats) count(at *accesslog.Attempt) {
+	t := &st.t
+	t.Requests++
+	if at.Retry {
+		t.Retries++
+	}
+	st.hist.Record(at.ResponseTime) // Unknown (-1) is ignored
+	st.dist.Observe(at.ResponseTime)
+	s := at.Status
+	switch {
+	case s == 0:
+		return // "-": no status, the runs go on unchanged
+	}
+	st.class(s)
 	if s >= 500 && s < 600 {
 		st.run.errors5xx++
 	} else {
@@ -208,10 +284,44 @@ func (st *stats) count(at *accesslog.Attempt) {
 	}
 }
 
+// Figures are one address's (or group's) counts in a window, with their
+// Prometheus distribution.
+type Figures struct {
+	// Traffic are the counts (no address and percentiles for a group).
+	Traffic events.InstanceTraffic
+	Dist    Distribution
+}
+
+// AppWindow is everything one app's window holds.
+type AppWindow struct {
+	// Metrics is the window's event: the addresses listed, each with its
+	// percentiles and trailing runs.
+	Metrics events.UpstreamMetrics
+	// Dists are the listed addresses' distributions of upstream response
+	// time, in the order of Metrics.Instances.
+	Dists []Distribution
+	// Folded are the attempts to addresses beyond the cap, None those that
+	// named no address; nil when there were none.
+	Folded, None *Figures
+	// Requests are what NGINX answered clients (one per request, with
+	// $request_time and $status), attempts or not.
+	Requests Figures
+}
+
 // Flush ends the current window at now and returns its figures: one
 // UpstreamMetrics per app that had requests in it, sorted by app, each with
 // its addresses sorted. A new window starts at now.
 func (a *Aggregator) Flush(now time.Time) []events.UpstreamMetrics {
+	all := a.FlushAll(now)
+	out := make([]events.UpstreamMetrics, len(all))
+	for i, w := range all {
+		out[i] = w.Metrics
+	}
+	return out
+}
+
+// FlushAll is Flush with every figure of the window, for Prometheus.
+func (a *Aggregator) FlushAll(now time.Time) []AppWindow {
 	a.mu.Lock()
 	cur, start := a.cur, a.start
 	a.cur, a.start = make(map[string]*appWindow, len(cur)), now
@@ -222,11 +332,18 @@ func (a *Aggregator) Flush(now time.Time) []events.UpstreamMetrics {
 
 	secs := now.Sub(start).Seconds()
 	secs = min(max(secs, 0.001), 3600)
-	out := make([]events.UpstreamMetrics, 0, len(cur))
+	out := make([]AppWindow, 0, len(cur))
 	for name, w := range cur {
-		m := events.UpstreamMetrics{App: name, WindowStart: start.UTC(), WindowSeconds: secs}
+		aw := AppWindow{
+			Metrics:  events.UpstreamMetrics{App: name, WindowStart: start.UTC(), WindowSeconds: secs},
+			Folded:   w.folded.figures(),
+			None:     w.none.figures(),
+			Requests: *w.requests.figures(),
+		}
+		m := &aw.Metrics
 		if len(w.inst) > 0 {
 			m.Instances = make([]events.InstanceTraffic, 0, len(w.inst))
+			aw.Dists = make([]Distribution, 0, len(w.inst))
 		}
 		addrs := make([]netip.AddrPort, 0, len(w.inst))
 		for addr := range w.inst {
@@ -243,11 +360,20 @@ func (a *Aggregator) Flush(now time.Time) []events.UpstreamMetrics {
 			t.Consecutive5xx = st.run.errors5xx
 			t.ConsecutiveGatewayErrors = st.run.gateway
 			m.Instances = append(m.Instances, t)
+			aw.Dists = append(aw.Dists, st.dist)
 		}
-		out = append(out, m)
+		out = append(out, aw)
 	}
-	slices.SortFunc(out, func(x, y events.UpstreamMetrics) int { return cmp.Compare(x.App, y.App) })
+	slices.SortFunc(out, func(x, y AppWindow) int { return cmp.Compare(x.Metrics.App, y.Metrics.App) })
 	return out
+}
+
+// figures are st's counts and distribution; nil for nil.
+func (st *stats) figures() *Figures {
+	if st == nil {
+		return nil
+	}
+	return &Figures{Traffic: st.t, Dist: st.dist}
 }
 
 // carry keeps the trailing runs that outlive window w (nil when the app

@@ -6,12 +6,15 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/services/certs"
@@ -20,7 +23,10 @@ import (
 type config struct {
 	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	Certs     certs.Config
+	// MetricsAddr serves this service's own Prometheus /metrics; keep it
+	// on loopback or an internal network. Empty serves nothing.
+	MetricsAddr string `env:"ORCHESTRY_CERTS_METRICS_ADDR" envDefault:"127.0.0.1:9468"`
+	Certs       certs.Config
 }
 
 func main() {
@@ -41,6 +47,10 @@ func main() {
 	svc, err := certs.New(nc, cfg.Certs, log)
 	if err != nil {
 		log.Fatal().Err(err).Msg("certs")
+	}
+	if cfg.MetricsAddr != "" { // the service's own /metrics
+		m := &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(svc.Registry(), promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { log.Error().Err(m.ListenAndServe()).Msg("serve /metrics") }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

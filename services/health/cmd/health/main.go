@@ -5,12 +5,15 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/services/health"
@@ -19,7 +22,10 @@ import (
 type config struct {
 	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	Health    health.Config
+	// MetricsAddr serves this service's own Prometheus /metrics; keep it
+	// on loopback or an internal network. Empty serves nothing.
+	MetricsAddr string `env:"ORCHESTRY_HEALTH_METRICS_ADDR" envDefault:"127.0.0.1:9466"`
+	Health      health.Config
 }
 
 func main() {
@@ -40,6 +46,10 @@ func main() {
 	svc, err := health.New(nc, cfg.Health, log)
 	if err != nil {
 		log.Fatal().Err(err).Msg("health")
+	}
+	if cfg.MetricsAddr != "" { // the service's own /metrics
+		m := &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(svc.Registry(), promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { log.Error().Err(m.ListenAndServe()).Msg("serve /metrics") }()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -5,12 +5,15 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/orchestry/orchestry/services/routing"
@@ -21,7 +24,10 @@ type config struct {
 	// NatsToken is sent to NATS when set (the all-in-one's embedded
 	// server requires the token in its data directory).
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	Routing   routing.Config
+	// MetricsAddr serves this service's own Prometheus /metrics; keep it
+	// on loopback or an internal network. Empty serves nothing.
+	MetricsAddr string `env:"ORCHESTRY_ROUTING_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
+	Routing     routing.Config
 }
 
 func main() {
@@ -38,6 +44,10 @@ func main() {
 	svc, err := routing.New(nc, cfg.Routing, log)
 	if err != nil {
 		log.Fatal().Err(err).Msg("routing")
+	}
+	if cfg.MetricsAddr != "" { // the service's own /metrics
+		m := &http.Server{Addr: cfg.MetricsAddr, Handler: promhttp.HandlerFor(svc.Registry(), promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { log.Error().Err(m.ListenAndServe()).Msg("serve /metrics") }()
 	}
 	ln, err := net.Listen("tcp", cfg.Routing.APIAddr)
 	if err != nil {
