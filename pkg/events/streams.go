@@ -117,6 +117,11 @@ func Buckets(replicas int) []jetstream.KeyValueConfig {
 // Provision creates or updates every stream and KV bucket. It is idempotent:
 // whichever service starts first creates them, the others find them.
 func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	return provision(ctx, js, replicas, func(string) bool { return true })
+}
+
+// provision creates or updates every stream and the buckets want accepts.
+func provision(ctx context.Context, js jetstream.JetStream, replicas int, want func(bucket string) bool) error {
 	if replicas < 1 {
 		replicas = 1
 	}
@@ -126,6 +131,9 @@ func Provision(ctx context.Context, js jetstream.JetStream, replicas int) error 
 		}
 	}
 	for _, cfg := range Buckets(replicas) {
+		if !want(cfg.Bucket) {
+			continue
+		}
 		if _, err := js.CreateOrUpdateKeyValue(ctx, cfg); err != nil {
 			return fmt.Errorf("provision bucket %s: %w", cfg.Bucket, err)
 		}

@@ -219,7 +219,7 @@ func (s *Service) Replica() string { return s.cfg.Replica }
 // follows routing.changed and, while it holds the issuer lease, issues and
 // renews certificates, until ctx ends. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.Provision(ctx, s.js, 1); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceCerts); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
 	kvs := map[string]jetstream.KeyValue{}

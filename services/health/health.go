@@ -233,7 +233,7 @@ func (s *Service) Replica() string { return s.cfg.Replica }
 // joins the member group, follows routing.changed and probes the targets
 // this replica owns until ctx ends. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.Provision(ctx, s.js, 1); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceHealth); err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
 	defer s.prober.Close()

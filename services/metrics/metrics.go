@@ -152,7 +152,7 @@ func (s *Service) Addr() *net.UDPAddr { return s.addr.Load() }
 // until ctx ends. It then publishes the last, partial window and returns
 // nil.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.Provision(ctx, s.js, 1); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceMetrics); err != nil {
 		return quiet(ctx, fmt.Errorf("metrics: %w", err))
 	}
 	stopFollow, err := s.followAll(ctx)

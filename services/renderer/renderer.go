@@ -157,7 +157,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 // Run follows the events and keeps NGINX in step until ctx ends, then stops
 // NGINX gracefully.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.Provision(ctx, s.js, 1); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceRenderer); err != nil {
 		return fmt.Errorf("renderer: %w", err)
 	}
 	routing, err := s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy)

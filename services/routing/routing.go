@@ -98,7 +98,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("routing: jetstream: %w", err)
 	}
-	if err := events.Provision(ctx, js, 1); err != nil {
+	if err := events.ProvisionFor(ctx, js, 1, events.ServiceRouting); err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled while starting
 		}

@@ -37,7 +37,7 @@ func withACME(p **pebbletest.Pebble) stackOption {
 // startCerts runs a certs service for Pebble p on the stack's NATS.
 func (s *stack) startCerts(p *pebbletest.Pebble) {
 	s.t.Helper()
-	cs, err := certs.New(s.nc, certs.Config{
+	cs, err := certs.New(s.conn(events.ServiceCerts), certs.Config{
 		Provider: events.ProviderACME, Replica: "e2e", DataDir: s.dataDir, CAFile: s.dataDir + "/ca.crt",
 		HTTP01Addr: s.acmeChallenge, ACMEDirectory: p.Directory(), ACMECABundle: p.CABundle(), ACMEProfile: "shortlived",
 		ACMETimeout: 5 * time.Second, AttemptTimeout: 30 * time.Second, RetryBase: 200 * time.Millisecond, RetryMax: time.Second,

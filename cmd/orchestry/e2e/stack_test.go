@@ -65,6 +65,7 @@ func freePort(t testing.TB) int {
 // demo backends.
 type stack struct {
 	t        testing.TB
+	srv      *eventstest.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	api      string
@@ -93,6 +94,12 @@ type stack struct {
 	// metrics is the metrics service (withMetricsService), its /metrics on
 	// a free loopback port.
 	metrics *metrics.Service
+}
+
+// conn is a new NATS connection as the service's own user.
+func (s *stack) conn(service string) *nats.Conn {
+	s.t.Helper()
+	return s.srv.ConnectAs(s.t, service, nats.Name(service))
 }
 
 // stackOption changes how newStack wires the stack.
@@ -130,10 +137,12 @@ func freeUDPPort(t testing.TB) int {
 func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	requireNginx(t)
-	srv := eventstest.Start(t, "")
+	// Each service connects as its own NATS user, with the permissions it
+	// has in production; the test itself is the admin.
+	srv := eventstest.StartSecured(t, "")
 	nc, js := srv.Connect(t)
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	s := &stack{t: t, nc: nc, js: js, dataDir: t.TempDir(), log: log,
+	s := &stack{t: t, srv: srv, nc: nc, js: js, dataDir: t.TempDir(), log: log,
 		status: fmt.Sprintf("127.0.0.1:%d", freePort(t)), reports: make(chan events.RenderReport, 256)}
 	for _, o := range opts {
 		o(s)
@@ -156,7 +165,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 
 	s.routing.APIAddr, s.routing.APIToken = "127.0.0.1:0", testToken
-	rt, err := routing.New(nc, s.routing, log)
+	rt, err := routing.New(s.conn(events.ServiceRouting), s.routing, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +188,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 		s.startHealth()
 	}
 	if s.syslog != "" {
-		ms, err := metrics.New(nc, metrics.Config{SyslogAddr: s.syslog, Window: metricsWindow, MaxInstances: 100, HTTPAddr: "127.0.0.1:0"}, log)
+		ms, err := metrics.New(s.conn(events.ServiceMetrics), metrics.Config{SyslogAddr: s.syslog, Window: metricsWindow, MaxInstances: 100, HTTPAddr: "127.0.0.1:0"}, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +217,7 @@ func (s *stack) startRenderer() {
 	if s.withHealth {
 		unprobed = "hold"
 	}
-	rd, err := renderer.New(s.nc, renderer.Config{
+	rd, err := renderer.New(s.conn(events.ServiceRenderer), renderer.Config{
 		DataDir: s.dataDir, Node: "e2e", NginxBin: "nginx", StatusAddr: s.status, Workers: 1,
 		Unprobed: unprobed, Coalesce: 50 * time.Millisecond, ConfirmTimeout: 10 * time.Second, StopGrace: 5 * time.Second,
 		SlowStart: 2 * time.Second, PanicPercent: 50, Syslog: s.syslog, SelfSigned: s.selfSigned, ListenIP: "127.0.0.1",
@@ -239,7 +248,7 @@ func (s *stack) run(name string, run func(context.Context) error) (stop func()) 
 // startHealth runs one health replica until the test ends.
 func (s *stack) startHealth() {
 	s.t.Helper()
-	hs, err := health.New(s.nc, health.Config{
+	hs, err := health.New(s.conn(events.ServiceHealth), health.Config{
 		Workers: 16, InitialState: events.HealthUnhealthy, Replica: "e2e",
 		Heartbeat: 200 * time.Millisecond, Lease: time.Second,
 		OutlierConsecutiveGateway: 5, OutlierConsecutive5xx: 5, OutlierFailurePercent: 50, OutlierMinRequests: 10,
