@@ -96,30 +96,55 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	}
 	cfg.Renderer.DataDir, cfg.Certs.DataDir = dataDir, dataDir
 
-	natsURL, opts := cfg.NatsURL, []nats.Option{nats.Name("orchestry"), nats.MaxReconnects(-1)}
-	if natsURL == "" {
+	// Each service connects as its own NATS identity (events.PermissionsOf)
+	// to the embedded server; other systems connect as "client" with the
+	// NATS token as its password. With an external server every service
+	// uses the token, if one is set.
+	connect := func(service string) (*nats.Conn, error) {
+		opts := []nats.Option{nats.Name(service), nats.MaxReconnects(-1)}
+		if cfg.NatsToken != "" {
+			opts = append(opts, nats.Token(cfg.NatsToken))
+		}
+		return nats.Connect(cfg.NatsURL, opts...)
+	}
+	if cfg.NatsURL == "" {
 		if cfg.NatsToken == "" {
 			if cfg.NatsToken, _, err = token.LoadOrCreate(filepath.Join(dataDir, "nats-token")); err != nil {
 				return err
 			}
 		}
-		ns, err := natsd.Start(cfg.NatsListen, filepath.Join(dataDir, "nats"), cfg.NatsToken)
+		passwords := map[string]string{events.ServiceClient: cfg.NatsToken}
+		for _, name := range events.Services() {
+			if name != events.ServiceClient {
+				if passwords[name], err = token.New(); err != nil {
+					return err
+				}
+			}
+		}
+		ns, err := natsd.Start(cfg.NatsListen, filepath.Join(dataDir, "nats"), passwords)
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown()
-		natsURL = ns.ClientURL()
-		opts = append(opts, nats.InProcessServer(ns))
-		log.Info().Str("url", natsURL).Str("token_file", filepath.Join(dataDir, "nats-token")).Msg("embedded NATS with JetStream started")
+		connect = func(service string) (*nats.Conn, error) {
+			return nats.Connect(ns.ClientURL(), nats.Name(service), nats.MaxReconnects(-1), nats.InProcessServer(ns),
+				nats.UserInfo(service, passwords[service]))
+		}
+		log.Info().Str("url", ns.ClientURL()).Str("user", events.ServiceClient).Str("password_file", filepath.Join(dataDir, "nats-token")).
+			Msg("embedded NATS with JetStream started")
 	}
-	if cfg.NatsToken != "" {
-		opts = append(opts, nats.Token(cfg.NatsToken))
+	conns := map[string]*nats.Conn{}
+	for _, name := range events.Services() {
+		if name == events.ServiceClient {
+			continue
+		}
+		nc, err := connect(name)
+		if err != nil {
+			return fmt.Errorf("nats connect as %s: %w", name, err)
+		}
+		defer nc.Close()
+		conns[name] = nc
 	}
-	nc, err := nats.Connect(natsURL, opts...)
-	if err != nil {
-		return fmt.Errorf("nats connect: %w", err)
-	}
-	defer nc.Close()
 
 	generated := false
 	if cfg.Routing.APIToken == "" {
@@ -128,15 +153,15 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 			return err
 		}
 	}
-	rt, err := routing.New(nc, cfg.Routing, log)
+	rt, err := routing.New(conns[events.ServiceRouting], cfg.Routing, log)
 	if err != nil {
 		return err
 	}
-	hs, err := health.New(nc, cfg.Health, log)
+	hs, err := health.New(conns[events.ServiceHealth], cfg.Health, log)
 	if err != nil {
 		return err
 	}
-	ms, err := metrics.New(nc, cfg.Metrics, log)
+	ms, err := metrics.New(conns[events.ServiceMetrics], cfg.Metrics, log)
 	if err != nil {
 		return err
 	}
@@ -144,7 +169,7 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if cfg.Renderer.Syslog == "" {
 		cfg.Renderer.Syslog = cfg.Metrics.SyslogAddr
 	}
-	cs, err := certs.New(nc, cfg.Certs, log)
+	cs, err := certs.New(conns[events.ServiceCerts], cfg.Certs, log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +179,7 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	if cfg.Renderer.ACMEChallenge == "" && cfg.Certs.Provider == events.ProviderACME {
 		cfg.Renderer.ACMEChallenge = cfg.Certs.HTTP01Addr
 	}
-	rd, err := renderer.New(nc, cfg.Renderer, log)
+	rd, err := renderer.New(conns[events.ServiceRenderer], cfg.Renderer, log)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
 // Package natsd runs the NATS server with JetStream embedded in the
-// all-in-one binary, with its store under the data directory.
+// all-in-one binary, with its store under the data directory and one user
+// per Orchestry identity.
 package natsd
 
 import (
@@ -9,14 +10,30 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/orchestry/orchestry/pkg/events"
 )
 
 // Start runs a JetStream-enabled NATS server listening on listen
-// ("host:port"; port 0 picks a free one) with its store in storeDir. Every
-// client, in-process ones included, must present token.
-func Start(listen, storeDir, token string) (*server.Server, error) {
-	if token == "" {
-		return nil, fmt.Errorf("nats server: empty token")
+// ("host:port"; port 0 picks a free one) with its store in storeDir. Its
+// users are the identities of events.Services(), each with the password
+// passwords gives it and the permissions events.PermissionsOf gives it;
+// every identity needs a password.
+func Start(listen, storeDir string, passwords map[string]string) (*server.Server, error) {
+	var users []*server.User
+	for _, name := range events.Services() {
+		pw := passwords[name]
+		if pw == "" {
+			return nil, fmt.Errorf("nats server: no password for %s", name)
+		}
+		p, err := events.PermissionsOf(name)
+		if err != nil {
+			return nil, fmt.Errorf("nats server: %w", err)
+		}
+		users = append(users, &server.User{Username: name, Password: pw, Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: p.Publish, Deny: p.PublishDeny},
+			Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+		}})
 	}
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -30,13 +47,13 @@ func Start(listen, storeDir, token string) (*server.Server, error) {
 		port = server.RANDOM_PORT
 	}
 	s, err := server.NewServer(&server.Options{
-		ServerName:    "orchestry",
-		Host:          host,
-		Port:          port,
-		JetStream:     true,
-		StoreDir:      storeDir,
-		NoSigs:        true,
-		Authorization: token,
+		ServerName: "orchestry",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		Users:      users,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)

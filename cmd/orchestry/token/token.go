@@ -25,11 +25,10 @@ func LoadOrCreate(path string) (string, bool, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, fmt.Errorf("api token %s: %w", path, err)
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", false, fmt.Errorf("api token: %w", err)
+	t, err := New()
+	if err != nil {
+		return "", false, err
 	}
-	t := hex.EncodeToString(raw)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", false, fmt.Errorf("api token: %w", err)
 	}
@@ -37,4 +36,13 @@ func LoadOrCreate(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("api token %s: %w", path, err)
 	}
 	return t, true, nil
+}
+
+// New returns a random token: 32 bytes, hex.
+func New() (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return hex.EncodeToString(raw), nil
 }
