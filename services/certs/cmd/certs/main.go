@@ -35,7 +35,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	opts := []nats.Option{nats.Name("certs"), nats.MaxReconnects(-1)}
+	opts := []nats.Option{nats.Name("certs"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
 	if cfg.NatsToken != "" {
 		opts = append(opts, nats.Token(cfg.NatsToken))
 	}

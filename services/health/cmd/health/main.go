@@ -34,7 +34,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	opts := []nats.Option{nats.Name("health"), nats.MaxReconnects(-1)}
+	opts := []nats.Option{nats.Name("health"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
 	if cfg.NatsToken != "" {
 		opts = append(opts, nats.Token(cfg.NatsToken))
 	}

@@ -34,7 +34,7 @@ func main() {
 		log.Fatal().Err(err).Msg("ORCHESTRY_LOG_LEVEL")
 	}
 	log = log.Level(level)
-	opts := []nats.Option{nats.Name("metrics"), nats.MaxReconnects(-1)}
+	opts := []nats.Option{nats.Name("metrics"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
 	if cfg.NatsToken != "" {
 		opts = append(opts, nats.Token(cfg.NatsToken))
 	}

@@ -35,7 +35,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := nats.Connect(cfg.NatsURL, nats.Name("renderer/"+cfg.Renderer.Node), nats.MaxReconnects(-1), nats.Token(cfg.NatsToken))
+	nc, err := nats.Connect(cfg.NatsURL, nats.Name("renderer/"+cfg.Renderer.Node), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.Token(cfg.NatsToken))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}

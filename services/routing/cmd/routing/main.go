@@ -36,7 +36,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := nats.Connect(cfg.NatsURL, nats.Name("routing"), nats.MaxReconnects(-1), nats.Token(cfg.NatsToken))
+	nc, err := nats.Connect(cfg.NatsURL, nats.Name("routing"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.Token(cfg.NatsToken))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}
