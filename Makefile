@@ -53,6 +53,12 @@ bench: nginx
 	$(GO) test -run '^$$' -bench Convergence -benchtime 1x ./cmd/orchestry/e2e/
 	scripts/bench-throughput
 
+## images: Docker images of every service, NATS, the renderer with NGINX and
+## the all-in-one, built locally without pulling (deploy/images/README.md)
+.PHONY: images
+images:
+	GO=$(GO) deploy/images/build
+
 ## clean: remove binaries and the local data directory
 clean:
 	rm -rf $(BIN) .data
