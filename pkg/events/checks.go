@@ -132,9 +132,7 @@ func (r RenderReport) Validate() error {
 		}
 	}
 	if r.StatusAddr != "" {
-		if _, err := netip.ParseAddrPort(r.StatusAddr); err != nil {
-			f.add("status_addr", "must be ip:port")
-		}
+		f.check("status_addr", CheckHostPort(r.StatusAddr))
 	}
 	if len(r.Served) > 0 && r.LiveAt == nil {
 		f.add("live_at", "is required with served")

@@ -2,9 +2,11 @@ package events
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -80,6 +82,23 @@ func CheckName(s string) error {
 func CheckDomain(s string) error {
 	if len(s) > 253 || !domainRE.MatchString(s) {
 		return fmt.Errorf("must be a lowercase DNS name (labels of letters, digits and '-', separated by '.'), optionally starting with '*.'")
+	}
+	return nil
+}
+
+// CheckHostPort checks "host:port" where host is an IP address (IPv6 in
+// brackets) or a lowercase DNS name, such as an internal service name.
+func CheckHostPort(s string) error {
+	if _, err := netip.ParseAddrPort(s); err == nil {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("must be host:port")
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || CheckPort(p) != nil || strings.HasPrefix(host, "*") || CheckDomain(host) != nil {
+		return fmt.Errorf("must be host:port with an IP address or a lowercase DNS name and a port 1-65535")
 	}
 	return nil
 }

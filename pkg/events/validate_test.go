@@ -122,7 +122,9 @@ func TestRenderReportValidation(t *testing.T) {
 			r.Served = []events.ServedChange{{App: "web", Revision: 7, ChangedAt: live.Add(-time.Second)}}
 		}, ""},
 		{"status address without port", func(r *events.RenderReport) { r.StatusAddr = "127.0.0.1" }, "status_addr"},
-		{"status address a name", func(r *events.RenderReport) { r.StatusAddr = "nginx:8091" }, "status_addr"},
+		{"status address a name", func(r *events.RenderReport) { r.StatusAddr = "renderer-1:8091" }, ""},
+		{"status address hostile", func(r *events.RenderReport) { r.StatusAddr = "a b/x:8091" }, "status_addr"},
+		{"status address bad port", func(r *events.RenderReport) { r.StatusAddr = "renderer-1:0" }, "status_addr"},
 		{"served without live_at", func(r *events.RenderReport) { r.Served = []events.ServedChange{{App: "web", Revision: 1}} }, "live_at"},
 		{"served bad app", func(r *events.RenderReport) {
 			r.LiveAt, r.Served = &live, []events.ServedChange{{App: "Web!", Revision: 1}}

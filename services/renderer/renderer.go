@@ -36,9 +36,16 @@ type Config struct {
 	Node string `env:"ORCHESTRY_NODE" envDefault:"local"`
 	// NginxBin is the nginx executable.
 	NginxBin string `env:"ORCHESTRY_NGINX_BIN" envDefault:"nginx"`
-	// StatusAddr is the loopback address of NGINX's internal status server
-	// (config version, /_health, stub_status).
+	// StatusAddr is where NGINX's internal status server (config version,
+	// /_health, stub_status) listens: loopback, or a private or unspecified
+	// address on an internal network, where loopback and private clients
+	// alone may ask.
 	StatusAddr string `env:"ORCHESTRY_NGINX_STATUS_ADDR" envDefault:"127.0.0.1:8091"`
+	// StatusAdvertise is the host:port other hosts reach the status server
+	// at (e.g. the node's name on an internal network), published in
+	// config.rendered for the metrics service; empty publishes StatusAddr
+	// (loopback when it listens on every interface).
+	StatusAdvertise string `env:"ORCHESTRY_NGINX_STATUS_ADVERTISE"`
 	// Workers is NGINX's worker_processes; 0 means auto.
 	Workers int `env:"ORCHESTRY_NGINX_WORKERS" envDefault:"0"`
 	// Coalesce is how long the renderer gathers further changes after the
@@ -80,6 +87,9 @@ type Config struct {
 	ACMEChallenge string `env:"ORCHESTRY_RENDER_ACME_CHALLENGE"`
 	// StopGrace bounds NGINX's graceful shutdown before it is killed.
 	StopGrace time.Duration `env:"ORCHESTRY_NGINX_STOP_GRACE" envDefault:"10s"`
+	// NatsReplicas is how many NATS servers hold each stream and bucket
+	// this service provisions (3 on a three-node JetStream cluster).
+	NatsReplicas int `env:"ORCHESTRY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // Service is one renderer bound to one NGINX node.
@@ -108,6 +118,11 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	}
 	if cfg.SlowStart < 0 {
 		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_SLOW_START must not be negative, not %s", cfg.SlowStart)
+	}
+	if cfg.StatusAdvertise != "" {
+		if err := events.CheckHostPort(cfg.StatusAdvertise); err != nil {
+			return nil, fmt.Errorf("renderer: ORCHESTRY_NGINX_STATUS_ADVERTISE %q %w", cfg.StatusAdvertise, err)
+		}
 	}
 	if cfg.PanicPercent < 0 || cfg.PanicPercent > 100 {
 		return nil, fmt.Errorf("renderer: ORCHESTRY_RENDER_PANIC_PERCENT must be 0-100, not %d", cfg.PanicPercent)
@@ -157,7 +172,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 // Run follows the events and keeps NGINX in step until ctx ends, then stops
 // NGINX gracefully.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceRenderer); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, s.cfg.NatsReplicas, events.ServiceRenderer); err != nil {
 		return fmt.Errorf("renderer: %w", err)
 	}
 	routing, err := s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy)
@@ -269,7 +284,7 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 		ValidateMS: ms(res.Validate),
 		ReloadMS:   ms(res.Reload),
 		Revision:   uint64(time.Now().UnixNano()),
-		StatusAddr: s.cfg.StatusAddr,
+		StatusAddr: s.statusAdvertise(),
 	}
 	if res.Err != nil {
 		rep.Error = clip(res.Err.Error(), 4096)
@@ -290,6 +305,14 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 		s.log.Error().Err(err).Msg("publish config.rendered")
 	}
 	return next
+}
+
+// statusAdvertise is the status address published in reports.
+func (s *Service) statusAdvertise() string {
+	if s.cfg.StatusAdvertise != "" {
+		return s.cfg.StatusAdvertise
+	}
+	return apply.LocalStatus(s.cfg.StatusAddr)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -273,7 +274,7 @@ func (a *Applier) waitOldWorkers(ctx context.Context, old []int, d time.Duration
 // the confirm timeout.
 func (a *Applier) waitLive(ctx context.Context, v uint64) error {
 	want := strconv.FormatUint(v, 10)
-	url := "http://" + a.opts.StatusListen + "/_orchestry/version"
+	url := "http://" + LocalStatus(a.opts.StatusListen) + "/_orchestry/version"
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, a.confirm)
 	defer cancel()
@@ -359,4 +360,17 @@ func (a *Applier) prune() {
 			}
 		}
 	}
+}
+
+// LocalStatus is the address this host reaches the status server at: the
+// listen address, or loopback when it listens on every interface.
+func LocalStatus(listen string) string {
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return listen
+	}
+	if ap.Addr().Is6() {
+		return netip.AddrPortFrom(netip.IPv6Loopback(), ap.Port()).String()
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port()).String()
 }

@@ -168,3 +168,16 @@ func TestApplyOutcomes(t *testing.T) {
 		t.Fatalf("restart: %+v running=%v", r, sup.Running())
 	}
 }
+
+func TestLocalStatus(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8091": "127.0.0.1:8091",
+		"10.0.0.5:8091":  "10.0.0.5:8091",
+		"0.0.0.0:8091":   "127.0.0.1:8091",
+		"[::]:8091":      "[::1]:8091",
+	} {
+		if got := LocalStatus(in); got != want {
+			t.Errorf("LocalStatus(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

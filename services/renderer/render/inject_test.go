@@ -104,7 +104,7 @@ func TestOptionsValidated(t *testing.T) {
 	for name, mut := range map[string]func(*Options){
 		"relative prefix":  func(o *Options) { o.Prefix = "nginx" },
 		"relative certdir": func(o *Options) { o.CertDir = "certs" },
-		"public status":    func(o *Options) { o.StatusListen = "0.0.0.0:8081" },
+		"public status":    func(o *Options) { o.StatusListen = "203.0.113.5:8081" },
 		"status no port":   func(o *Options) { o.StatusListen = "127.0.0.1" },
 		"negative workers": func(o *Options) { o.WorkerProcesses = -1 },
 		"prefix injection": func(o *Options) { o.Prefix = "/x;/y" },
@@ -130,6 +130,19 @@ func TestOptionsValidated(t *testing.T) {
 	o.StatusListen = "[::1]:8081"
 	if _, err := Render(nil, o); err != nil {
 		t.Errorf("IPv6 loopback status: %v", err)
+	}
+	// On an internal network: private clients may ask, nobody else.
+	for _, listen := range []string{"0.0.0.0:8081", "10.1.2.3:8081"} {
+		o := testOpts()
+		o.StatusListen = listen
+		cfg, err := Render(nil, o)
+		if err != nil {
+			t.Errorf("status on %s: %v", listen, err)
+			continue
+		}
+		if m := string(cfg.Files[MainFile]); !strings.Contains(m, "allow 10.0.0.0/8;") || !strings.Contains(m, "allow fc00::/7;\n        deny all;") {
+			t.Errorf("status on %s does not admit private networks only:\n%s", listen, m)
+		}
 	}
 	for _, ip := range []string{"127.0.0.1", "::1", "10.0.0.5"} {
 		o := testOpts()

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,10 +128,11 @@ func mainConfig(opts Options, apps int) crossplane.Directives {
 	}
 }
 
-// statusServer is the loopback-only server for version checks, health and
-// stub_status.
+// statusServer is the server for version checks, health and stub_status:
+// on loopback, or on an internal address where only loopback and private
+// networks may ask (internalNetworks).
 func statusServer(opts Options) *crossplane.Directive {
-	return blk("server", nil,
+	body := crossplane.Directives{
 		d("listen", opts.StatusListen),
 		d("server_name", "orchestry-status"),
 		d("access_log", "off"),
@@ -139,7 +141,14 @@ func statusServer(opts Options) *crossplane.Directive {
 		d("set", appVariable, ""),
 		d("allow", "127.0.0.1"),
 		d("allow", "::1"),
-		d("deny", "all"),
+	}
+	if ap := netip.MustParseAddrPort(opts.StatusListen); !ap.Addr().IsLoopback() {
+		for _, n := range internalNetworks {
+			body = append(body, d("allow", n))
+		}
+	}
+	body = append(body, d("deny", "all"))
+	return blk("server", nil, append(body,
 		blk("location", []string{"=", "/_orchestry/version"},
 			d("default_type", "text/plain"),
 			d("include", VersionName),
@@ -154,5 +163,9 @@ func statusServer(opts Options) *crossplane.Directive {
 		blk("location", []string{"/"},
 			d("return", "404"),
 		),
-	)
+	)...)
 }
+
+// internalNetworks are the private address ranges (RFC 1918, RFC 4193) that
+// may reach a status server listening beyond loopback.
+var internalNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}

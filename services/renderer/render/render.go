@@ -30,8 +30,10 @@ type Options struct {
 	// Prefix is the absolute NGINX prefix directory (pid, temp dirs and logs
 	// live under it).
 	Prefix string
-	// StatusListen is "127.0.0.1:PORT": the internal server with
-	// /_orchestry/version, /_health and stub_status; loopback only.
+	// StatusListen is the internal server with /_orchestry/version,
+	// /_health and stub_status: a loopback address and port, or a private
+	// or unspecified one on an internal network, where only loopback and
+	// private addresses may ask.
 	StatusListen string
 	// CertDir is the absolute directory holding <domain>.crt and
 	// <domain>.key for TLS apps.
@@ -227,8 +229,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("cert dir %q must be an absolute path", o.CertDir)
 	}
 	ap, err := netip.ParseAddrPort(o.StatusListen)
-	if err != nil || !ap.Addr().IsLoopback() || ap.Port() == 0 || ap.Addr().Zone() != "" {
-		return fmt.Errorf("status listen %q must be a loopback address and port, e.g. 127.0.0.1:8081", o.StatusListen)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" ||
+		!(ap.Addr().IsLoopback() || ap.Addr().IsPrivate() || ap.Addr().IsUnspecified()) {
+		return fmt.Errorf("status listen %q must be a loopback, private or unspecified (all interfaces of an internal host) address and port, e.g. 127.0.0.1:8081", o.StatusListen)
 	}
 	if o.Node != "" {
 		if err := events.CheckName(o.Node); err != nil {
