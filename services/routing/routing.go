@@ -55,6 +55,9 @@ type Config struct {
 	// AutoInterval is the least time between two changes of an app's auto
 	// choice.
 	AutoInterval time.Duration `env:"ORCHESTRY_AUTO_INTERVAL" envDefault:"60s"`
+	// NatsReplicas is how many NATS servers hold each stream and bucket
+	// this service provisions (3 on a three-node JetStream cluster).
+	NatsReplicas int `env:"ORCHESTRY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // Service is one routing replica.
@@ -98,7 +101,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return fmt.Errorf("routing: jetstream: %w", err)
 	}
-	if err := events.ProvisionFor(ctx, js, 1, events.ServiceRouting); err != nil {
+	if err := events.ProvisionFor(ctx, js, s.cfg.NatsReplicas, events.ServiceRouting); err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled while starting
 		}
@@ -124,6 +127,11 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Watched before the API takes writes, so every revision is published.
+	watch, err := outbox.Watch(ctx, st.KV())
+	if err != nil {
+		return fmt.Errorf("routing: %w", err)
+	}
 	var (
 		wg      sync.WaitGroup
 		once    sync.Once
@@ -136,7 +144,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	parts := map[string]func(context.Context) error{
-		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, st.KV(), s.log) },
+		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, watch, s.log) },
 		"intake": intake.New(js, st, s.log).Run,
 		"load":   load.New(js, st, s.cfg.LoadInterval, s.log).Run,
 		"auto": auto.New(js, st, auto.Thresholds{HighRate: s.cfg.AutoHighRate, Windows: s.cfg.AutoWindows,

@@ -21,13 +21,21 @@ import (
 // Source is the CloudEvents source of routing's events.
 const Source = "routing"
 
-// Run watches kv and publishes one RoutingState per update until ctx ends.
-// Publishing is retried until it succeeds, so no revision is skipped.
-func Run(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, log zerolog.Logger) error {
+// Watch opens the watch of kv that Run publishes from. Routing opens it
+// before it takes any write, so that no revision written after the stored
+// ones is skipped (a watch replays only the latest revision per key).
+func Watch(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyWatcher, error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("outbox: watch %s: %w", events.BucketApps, err)
+		return nil, fmt.Errorf("outbox: watch %s: %w", events.BucketApps, err)
 	}
+	return w, nil
+}
+
+// Run publishes one RoutingState per update of w until ctx ends, then
+// stops w. Publishing is retried until it succeeds, so no revision w
+// delivers is skipped.
+func Run(ctx context.Context, js jetstream.JetStream, w jetstream.KeyWatcher, log zerolog.Logger) error {
 	defer func() { _ = w.Stop() }()
 	for {
 		select {
