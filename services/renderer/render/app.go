@@ -143,16 +143,6 @@ func externalPort(n events.Networking) int {
 // hstsValue is the Strict-Transport-Security header of apps with ssl.hsts.
 const hstsValue = "max-age=31536000"
 
-// hasHeader reports whether the app's own headers set name.
-func hasHeader(n events.Networking, name string) bool {
-	for h := range n.Headers {
-		if strings.EqualFold(h, name) {
-			return true
-		}
-	}
-	return false
-}
-
 // redirectServer is the plain HTTP server that sends a TLS app's clients
 // to HTTPS (and answers ACME challenges for its domain).
 func redirectServer(a app, opts Options) *crossplane.Directive {

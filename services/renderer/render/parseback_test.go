@@ -648,3 +648,13 @@ func nginxUnescape(tok string) string {
 	}
 	return sb.String()
 }
+
+// hasHeader reports whether the app's own headers set name.
+func hasHeader(n events.Networking, name string) bool {
+	for h := range n.Headers {
+		if strings.EqualFold(h, name) {
+			return true
+		}
+	}
+	return false
+}

@@ -168,8 +168,8 @@ func Same(a, b *events.AutoChoice) bool {
 	return maps.Equal(a.Weights, b.Weights)
 }
 
-// Effective is the choice in force for an app without one yet.
-var Effective = events.AutoChoice{Method: events.LBRoundRobin}
+// initial is the choice in force for an app without one yet.
+var initial = events.AutoChoice{Method: events.LBRoundRobin}
 
 // Damper holds back new choices until Windows windows in a row agree on
 // them. It keeps the streak per app; the zero value is not ready, use
@@ -197,7 +197,7 @@ func (d *Damper) Next(app string, cur *events.AutoChoice, instances []events.Ins
 	sug := Recommend(cur, instances, m, d.th)
 	inForce := cur
 	if inForce == nil {
-		inForce = &Effective
+		inForce = &initial
 	}
 	if Same(&sug, inForce) {
 		delete(d.streaks, app)
