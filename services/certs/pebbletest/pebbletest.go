@@ -185,7 +185,7 @@ func (p *Pebble) Start() {
 		t.Fatalf("start pebble: %v", err)
 	}
 	client := p.Client()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(p.Directory())
 		if err == nil {
@@ -196,7 +196,7 @@ func (p *Pebble) Start() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("pebble not ready within 15s:\n%s", p.log.String())
+	t.Fatalf("pebble not ready within 60s:\n%s", p.log.String())
 }
 
 // Stop ends Pebble (all its state is in memory).
