@@ -4,6 +4,8 @@
 //
 //	orchestry up           run everything until interrupted
 //	orchestry up -demo     also start three demo backends and register them
+//	orchestry nats-config  write the NATS cluster config with one user per service
+//	orchestry demo         one demo backend that registers itself (compose stack)
 package main
 
 import (
@@ -56,8 +58,14 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "nats-config" {
+		os.Exit(natsConfigMain(os.Args[2:]))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "demo" {
+		os.Exit(demoMain(os.Args[2:]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != "up" {
-		fmt.Fprintln(os.Stderr, "usage: orchestry up [-demo]")
+		fmt.Fprintln(os.Stderr, "usage: orchestry up [-demo] | orchestry nats-config [flags] | orchestry demo [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("up", flag.ExitOnError)

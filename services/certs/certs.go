@@ -101,6 +101,9 @@ type Config struct {
 	ARIRecheck time.Duration `env:"ORCHESTRY_CERTS_ARI_RECHECK" envDefault:"6h"`
 	// Concurrency is how many domains are issued at once at most.
 	Concurrency int `env:"ORCHESTRY_CERTS_CONCURRENCY" envDefault:"4"`
+	// NatsReplicas is how many NATS servers hold each stream and bucket
+	// this service provisions (3 on a three-node JetStream cluster).
+	NatsReplicas int `env:"ORCHESTRY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // caFile is the CA file: CAFile, else under DataDir.
@@ -219,7 +222,7 @@ func (s *Service) Replica() string { return s.cfg.Replica }
 // follows routing.changed and, while it holds the issuer lease, issues and
 // renews certificates, until ctx ends. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceCerts); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, s.cfg.NatsReplicas, events.ServiceCerts); err != nil {
 		return fmt.Errorf("certs: %w", err)
 	}
 	kvs := map[string]jetstream.KeyValue{}

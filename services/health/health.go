@@ -75,6 +75,9 @@ type Config struct {
 	// may be out of service (ejected or unhealthy) for an ejection to
 	// happen; rounded down, so one instance at 50% is never ejected.
 	OutlierMaxPercent int `env:"ORCHESTRY_HEALTH_OUTLIER_MAX_PERCENT" envDefault:"50"`
+	// NatsReplicas is how many NATS servers hold each stream and bucket
+	// this service provisions (3 on a three-node JetStream cluster).
+	NatsReplicas int `env:"ORCHESTRY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // rules are the outlier rules of cfg.
@@ -233,7 +236,7 @@ func (s *Service) Replica() string { return s.cfg.Replica }
 // joins the member group, follows routing.changed and probes the targets
 // this replica owns until ctx ends. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceHealth); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, s.cfg.NatsReplicas, events.ServiceHealth); err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
 	defer s.prober.Close()

@@ -45,6 +45,9 @@ type Config struct {
 	// HTTPAddr serves Prometheus /metrics; keep it on loopback or an
 	// internal network. Empty serves nothing.
 	HTTPAddr string `env:"ORCHESTRY_METRICS_HTTP_ADDR" envDefault:"127.0.0.1:9464"`
+	// NatsReplicas is how many NATS servers hold each stream and bucket
+	// this service provisions (3 on a three-node JetStream cluster).
+	NatsReplicas int `env:"ORCHESTRY_NATS_REPLICAS" envDefault:"1"`
 }
 
 // Source is the CloudEvents source of the events the service publishes.
@@ -152,7 +155,7 @@ func (s *Service) Addr() *net.UDPAddr { return s.addr.Load() }
 // until ctx ends. It then publishes the last, partial window and returns
 // nil.
 func (s *Service) Run(ctx context.Context) error {
-	if err := events.ProvisionFor(ctx, s.js, 1, events.ServiceMetrics); err != nil {
+	if err := events.ProvisionFor(ctx, s.js, s.cfg.NatsReplicas, events.ServiceMetrics); err != nil {
 		return quiet(ctx, fmt.Errorf("metrics: %w", err))
 	}
 	stopFollow, err := s.followAll(ctx)

@@ -19,8 +19,12 @@ import (
 type config struct {
 	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	LogLevel  string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
-	Metrics   metrics.Config
+	// NatsUser and NatsPassword log in as this service's own NATS user
+	// (events.PermissionsOf); when NatsUser is set the token is not sent.
+	NatsUser     string `env:"ORCHESTRY_NATS_USER"`
+	NatsPassword string `env:"ORCHESTRY_NATS_PASSWORD"`
+	LogLevel     string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
+	Metrics      metrics.Config
 }
 
 func main() {
@@ -35,7 +39,9 @@ func main() {
 	}
 	log = log.Level(level)
 	opts := []nats.Option{nats.Name("metrics"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
-	if cfg.NatsToken != "" {
+	if cfg.NatsUser != "" {
+		opts = append(opts, nats.UserInfo(cfg.NatsUser, cfg.NatsPassword))
+	} else if cfg.NatsToken != "" {
 		opts = append(opts, nats.Token(cfg.NatsToken))
 	}
 	nc, err := nats.Connect(cfg.NatsURL, opts...)

@@ -24,6 +24,10 @@ type config struct {
 	// NatsToken is sent to NATS when set (the all-in-one's embedded
 	// server requires the token in its data directory).
 	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
+	// NatsUser and NatsPassword log in as this service's own NATS user
+	// (events.PermissionsOf); when NatsUser is set the token is not sent.
+	NatsUser     string `env:"ORCHESTRY_NATS_USER"`
+	NatsPassword string `env:"ORCHESTRY_NATS_PASSWORD"`
 	// MetricsAddr serves this service's own Prometheus /metrics; keep it
 	// on loopback or an internal network. Empty serves nothing.
 	MetricsAddr string `env:"ORCHESTRY_ROUTING_METRICS_ADDR" envDefault:"127.0.0.1:9465"`
@@ -36,7 +40,13 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := nats.Connect(cfg.NatsURL, nats.Name("routing"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.Token(cfg.NatsToken))
+	opts := []nats.Option{nats.Name("routing"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
+	if cfg.NatsUser != "" {
+		opts = append(opts, nats.UserInfo(cfg.NatsUser, cfg.NatsPassword))
+	} else if cfg.NatsToken != "" {
+		opts = append(opts, nats.Token(cfg.NatsToken))
+	}
+	nc, err := nats.Connect(cfg.NatsURL, opts...)
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}
