@@ -62,3 +62,19 @@ images:
 ## clean: remove binaries and the local data directory
 clean:
 	rm -rf $(BIN) .data
+
+## compose-up: the docker compose stack (deploy/compose/): a three-node
+## JetStream cluster, every service as its own NATS user, two NGINX nodes and
+## three demo backends; builds missing images and writes .env when missing
+.PHONY: compose-up compose-down compose-test
+compose-up:
+	GO=$(GO) deploy/compose/stack up
+
+## compose-down: stop the stack and remove its containers, network and volumes
+compose-down:
+	GO=$(GO) deploy/compose/stack down
+
+## compose-test: the failure scenarios of deploy/compose/ against the running
+## stack (started first when it is not up)
+compose-test: compose-up
+	cd cmd/orchestry && $(GO) test -tags compose -count=1 -v -timeout 20m ./compose/
