@@ -496,8 +496,11 @@ func jsonLayout() string {
 	b.WriteString(`{"v":1,"node":"local"`)
 	for _, f := range render.AccessLogFields {
 		val := f[1]
-		if f[0] == "app" {
+		switch f[0] {
+		case "app":
 			val = appName
+		case "config_version":
+			val = "1" // one fixed config: no per-version map
 		}
 		b.WriteString(`,"` + f[0] + `":"` + val + `"`)
 	}
