@@ -261,6 +261,7 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 	unserved := s.model.Unserved() // before the snapshot: all of it is in there
 	apps, next := s.model.Snapshot(time.Now())
 	apps, problems, certs := s.checkCertificates(apps)
+	s.applier.SetSyslog(s.syslogTarget(ctx))
 	res := s.applier.Apply(ctx, apps, certs)
 	s.metrics.observe(res)
 	ev := s.log.Info()

@@ -95,6 +95,10 @@ func New(opts render.Options, sup *nginx.Supervisor, confirmTimeout time.Duratio
 // Version is the live config version.
 func (a *Applier) Version() uint64 { return a.version }
 
+// SetSyslog changes where the next renders send NGINX's access log
+// (render.Options.Syslog; empty: a local file).
+func (a *Applier) SetSyslog(addr string) { a.opts.Syslog = addr }
+
 // Certs is what the renderer knows of certificates for one Apply.
 type Certs struct {
 	// Identity names the certificate files the config points at (see
