@@ -12,20 +12,15 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/health"
 )
 
 type config struct {
-	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	// NatsUser and NatsPassword log in as this service's own NATS user
-	// (events.PermissionsOf); when NatsUser is set the token is not sent.
-	NatsUser     string `env:"ORCHESTRY_NATS_USER"`
-	NatsPassword string `env:"ORCHESTRY_NATS_PASSWORD"`
+	NATS events.NATSClient
 	// MetricsAddr serves this service's own Prometheus /metrics; keep it
 	// on loopback or an internal network. Empty serves nothing.
 	MetricsAddr string `env:"ORCHESTRY_HEALTH_METRICS_ADDR" envDefault:"127.0.0.1:9466"`
@@ -38,13 +33,7 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	opts := []nats.Option{nats.Name("health"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
-	if cfg.NatsUser != "" {
-		opts = append(opts, nats.UserInfo(cfg.NatsUser, cfg.NatsPassword))
-	} else if cfg.NatsToken != "" {
-		opts = append(opts, nats.Token(cfg.NatsToken))
-	}
-	nc, err := nats.Connect(cfg.NatsURL, opts...)
+	nc, err := cfg.NATS.Connect("health")
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}

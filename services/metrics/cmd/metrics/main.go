@@ -10,21 +10,16 @@ import (
 	"syscall"
 
 	"github.com/caarlos0/env/v11"
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/metrics"
 )
 
 type config struct {
-	NatsURL   string `env:"ORCHESTRY_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	NatsToken string `env:"ORCHESTRY_NATS_TOKEN"`
-	// NatsUser and NatsPassword log in as this service's own NATS user
-	// (events.PermissionsOf); when NatsUser is set the token is not sent.
-	NatsUser     string `env:"ORCHESTRY_NATS_USER"`
-	NatsPassword string `env:"ORCHESTRY_NATS_PASSWORD"`
-	LogLevel     string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
-	Metrics      metrics.Config
+	NATS     events.NATSClient
+	LogLevel string `env:"ORCHESTRY_LOG_LEVEL" envDefault:"info"`
+	Metrics  metrics.Config
 }
 
 func main() {
@@ -38,13 +33,7 @@ func main() {
 		log.Fatal().Err(err).Msg("ORCHESTRY_LOG_LEVEL")
 	}
 	log = log.Level(level)
-	opts := []nats.Option{nats.Name("metrics"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}
-	if cfg.NatsUser != "" {
-		opts = append(opts, nats.UserInfo(cfg.NatsUser, cfg.NatsPassword))
-	} else if cfg.NatsToken != "" {
-		opts = append(opts, nats.Token(cfg.NatsToken))
-	}
-	nc, err := nats.Connect(cfg.NatsURL, opts...)
+	nc, err := cfg.NATS.Connect("metrics")
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}
