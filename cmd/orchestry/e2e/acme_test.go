@@ -28,9 +28,11 @@ func withACME(p **pebbletest.Pebble) stackOption {
 	return func(s *stack) {
 		s.t.Helper()
 		s.httpPort = freePort(s.t)
-		s.acmeChallenge = fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
 		*p = pebbletest.New(s.t, s.httpPort, 30*time.Second)
 		(*p).Start()
+		// Picked once Pebble holds its own ports, which it also picks
+		// free: picked before, one of them could be this one.
+		s.acmeChallenge = fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
 	}
 }
 
