@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,12 +40,20 @@ var bins struct {
 // temporary name and renamed, so concurrent builds do not collide).
 func build() error {
 	bins.once.Do(func() {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", Module).CombinedOutput()
+		// `go mod download` fetches the module when the cache is new
+		// (`go list -m` would then print no directory) and prints where
+		// it is.
+		out, err := exec.Command("go", "mod", "download", "-json", Module).Output()
 		if err != nil {
-			bins.err = fmt.Errorf("go list %s: %v: %s", Module, err, out)
+			bins.err = fmt.Errorf("go mod download %s: %v: %s", Module, err, out)
 			return
 		}
-		bins.dir = strings.TrimSpace(string(out))
+		var mod struct{ Dir string }
+		if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+			bins.err = fmt.Errorf("go mod download %s: no directory in %s (%v)", Module, out, err)
+			return
+		}
+		bins.dir = mod.Dir
 		dest := filepath.Join(os.TempDir(), "orchestry-pebble")
 		if err := os.MkdirAll(dest, 0o755); err != nil {
 			bins.err = err
