@@ -2,7 +2,6 @@ package certs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"slices"
@@ -16,34 +15,24 @@ import (
 )
 
 // followRouting replays the last routing.changed per app and then follows
-// new ones with an ordered consumer (a restarted replica replays again).
-func (s *Service) followRouting(ctx context.Context) (jetstream.ConsumeContext, error) {
-	cons, err := s.js.OrderedConsumer(ctx, events.StreamRouting, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.RoutingChangedWildcard},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("certs: follow %s: %w", events.StreamRouting, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-			if errors.Is(err, events.ErrRejected) {
-				if rerr := events.Reject(ctx, s.js, s.source, msg.Subject(), msg.Data(), err); rerr != nil {
-					s.log.Error().Err(rerr).Msg("publish rejection")
-				}
-			}
-			return
-		}
+// new ones (events.Follow; a restarted replica replays again).
+func (s *Service) followRouting(ctx context.Context) (*events.Follower, error) {
+	f, err := events.Follow(ctx, s.js, events.FollowOptions{
+		Stream: events.StreamRouting, Subjects: []string{events.RoutingChangedWildcard},
+		Deliver: jetstream.DeliverLastPerSubjectPolicy, Source: s.source,
+		Rejected: func(subject string, err error) {
+			s.log.Warn().Err(err).Str("subject", subject).Msg("event rejected")
+		},
+		Trouble: func(err error) { s.log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) {
 		if rs, ok := ev.Payload.(events.RoutingState); ok {
 			s.applyRouting(rs)
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("certs: follow %s: %w", events.StreamRouting, err)
+		return nil, fmt.Errorf("certs: %w", err)
 	}
-	return cc, nil
+	return f, nil
 }
 
 // applyRouting records whether the app wants a certificate, and for which

@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -10,33 +9,20 @@ import (
 	"github.com/orchestry/orchestry/pkg/events"
 )
 
-// follow consumes filter on stream with an ordered consumer from deliver on
-// and hands each decoded event to handle. An event that does not decode is
+// follow consumes filter on stream from deliver on (events.Follow) and
+// hands each decoded event to handle. An event that does not decode is
 // logged, answered with a rejection and changes nothing.
 func (s *Service) follow(ctx context.Context, stream, filter string, deliver jetstream.DeliverPolicy,
-	handle func(context.Context, events.Event)) (jetstream.ConsumeContext, error) {
-	cons, err := s.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  deliver,
-	})
+	handle func(context.Context, events.Event)) (*events.Follower, error) {
+	f, err := events.Follow(ctx, s.js, events.FollowOptions{
+		Stream: stream, Subjects: []string{filter}, Deliver: deliver, Source: s.source,
+		Rejected: func(subject string, err error) {
+			s.log.Warn().Err(err).Str("subject", subject).Msg("event rejected")
+		},
+		Trouble: func(err error) { s.log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) { handle(ctx, ev) })
 	if err != nil {
-		return nil, fmt.Errorf("health: follow %s: %w", stream, err)
+		return nil, fmt.Errorf("health: %w", err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-			if errors.Is(err, events.ErrRejected) {
-				if rerr := events.Reject(ctx, s.js, s.source, msg.Subject(), msg.Data(), err); rerr != nil {
-					s.log.Error().Err(rerr).Msg("publish rejection")
-				}
-			}
-			return
-		}
-		handle(ctx, ev)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("health: follow %s: %w", stream, err)
-	}
-	return cc, nil
+	return f, nil
 }

@@ -264,7 +264,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return quiet(ctx, err)
 	}
-	var mc jetstream.ConsumeContext
+	var mc *events.Follower
 	if s.rules.Enabled() {
 		if mc, err = s.followMetrics(ctx); err != nil {
 			cc.Stop()

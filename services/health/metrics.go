@@ -30,7 +30,7 @@ func newMember(app string, in events.Instance) member {
 // consumer: every replica sees every app's figures (so all decide alike)
 // and acts only on the targets it owns. Figures published while no replica
 // ran are past and ignored.
-func (s *Service) followMetrics(ctx context.Context) (jetstream.ConsumeContext, error) {
+func (s *Service) followMetrics(ctx context.Context) (*events.Follower, error) {
 	return s.follow(ctx, events.StreamMetrics, events.MetricsUpstreamWildcard, jetstream.DeliverNewPolicy, s.handleMetrics)
 }
 

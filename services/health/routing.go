@@ -17,7 +17,7 @@ import (
 // followRouting replays the last routing.changed per app and then follows
 // new ones with an ordered consumer (no durable state: a restarted replica
 // replays again).
-func (s *Service) followRouting(ctx context.Context) (jetstream.ConsumeContext, error) {
+func (s *Service) followRouting(ctx context.Context) (*events.Follower, error) {
 	return s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy, s.handleRouting)
 }
 

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 
@@ -12,40 +11,27 @@ import (
 )
 
 // follow replays the last event per subject of filter on stream and then
-// follows new ones with an ordered consumer, decoding each: a refused
-// event is logged and answered with a rejection; an accepted one goes to
-// apply with whether it was published before the service started.
-func (s *Service) follow(ctx context.Context, stream, filter string, apply func(ev events.Event, replayed bool)) (jetstream.ConsumeContext, error) {
-	cons, err := s.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
+// follows new ones (events.Follow): a refused event is logged and answered
+// with a rejection; an accepted one goes to apply with whether it was
+// published before the service started.
+func (s *Service) follow(ctx context.Context, stream, filter string, apply func(ev events.Event, replayed bool)) (*events.Follower, error) {
+	f, err := events.Follow(ctx, s.js, events.FollowOptions{
+		Stream: stream, Subjects: []string{filter}, Deliver: jetstream.DeliverLastPerSubjectPolicy, Source: Source,
+		Rejected: func(subject string, err error) {
+			s.log.Warn().Err(err).Str("subject", subject).Msg("event rejected")
+		},
+		Trouble: func(err error) { s.log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) { apply(ev, ev.Envelope.Time.Before(s.started)) })
 	if err != nil {
-		return nil, fmt.Errorf("metrics: follow %s: %w", stream, err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-			if errors.Is(err, events.ErrRejected) {
-				if rerr := events.Reject(ctx, s.js, Source, msg.Subject(), msg.Data(), err); rerr != nil {
-					s.log.Error().Err(rerr).Msg("publish rejection")
-				}
-			}
-			return
-		}
-		apply(ev, ev.Envelope.Time.Before(s.started))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("metrics: follow %s: %w", stream, err)
-	}
-	return cc, nil
+	return f, nil
 }
 
 // followAll follows routing.changed (the known apps), config.rendered
 // (reloads, convergence, status servers) and cert.issued (expiry).
 func (s *Service) followAll(ctx context.Context) (stop func(), err error) {
-	var ccs []jetstream.ConsumeContext
+	var ccs []*events.Follower
 	stop = func() {
 		for _, cc := range ccs {
 			cc.Stop()

@@ -7,7 +7,6 @@ package renderer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -179,12 +178,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer routing.stop()
+	defer routing.Stop()
 	health, err := s.follow(ctx, events.StreamHealth, events.InstanceHealthWildcard, jetstream.DeliverAllPolicy)
 	if err != nil {
 		return err
 	}
-	defer health.stop()
+	defer health.Stop()
 	syncDone := make(chan error, 1)
 	syncCtx, stopSync := context.WithCancel(ctx)
 	go func() { syncDone <- s.sync.Run(syncCtx) }()
@@ -207,7 +206,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for _, f := range []struct {
 		what     string
 		caughtUp <-chan struct{}
-	}{{routing.stream, routing.caughtUp}, {health.stream, health.caughtUp}, {"certificates", s.sync.CaughtUp()}} {
+	}{{events.StreamRouting, routing.CaughtUp()}, {events.StreamHealth, health.CaughtUp()}, {"certificates", s.sync.CaughtUp()}} {
 		select {
 		case <-f.caughtUp:
 		case <-catchUp.C:
@@ -325,66 +324,24 @@ func clip(s string, n int) string {
 	return s
 }
 
-// follower is one ordered consumer feeding the model.
-type follower struct {
-	stream   string
-	caughtUp chan struct{}
-	cc       jetstream.ConsumeContext
-}
-
-func (f *follower) stop() { f.cc.Stop() }
-
-// follow replays and then follows filter on stream with an ordered
-// consumer (which needs no durable state: a restarted renderer replays
-// again and converges).
-func (s *Service) follow(ctx context.Context, stream, filter string, deliver jetstream.DeliverPolicy) (*follower, error) {
-	cons, err := s.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  deliver,
-	})
+// follow replays and then follows filter on stream (events.Follow: no
+// durable state, a restarted renderer replays again and converges).
+func (s *Service) follow(ctx context.Context, stream, filter string, deliver jetstream.DeliverPolicy) (*events.Follower, error) {
+	f, err := events.Follow(ctx, s.js, events.FollowOptions{
+		Stream: stream, Subjects: []string{filter}, Deliver: deliver, Source: "renderer/" + s.cfg.Node,
+		Rejected: func(subject string, err error) {
+			s.log.Warn().Err(err).Str("subject", subject).Msg("event rejected")
+		},
+		Trouble: func(err error) { s.log.Warn().Err(err).Msg("event consumer") },
+	}, s.handle)
 	if err != nil {
-		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
-	}
-	f := &follower{stream: stream, caughtUp: make(chan struct{})}
-	var caught bool
-	markCaughtUp := func() {
-		if !caught {
-			caught = true
-			close(f.caughtUp)
-		}
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
-	}
-	if info.NumPending == 0 {
-		markCaughtUp()
-	}
-	f.cc, err = cons.Consume(func(msg jetstream.Msg) {
-		s.handle(ctx, msg)
-		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
-			markCaughtUp()
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("renderer: follow %s: %w", stream, err)
+		return nil, fmt.Errorf("renderer: %w", err)
 	}
 	return f, nil
 }
 
-// handle decodes one event and applies it to the model; a refused event is
-// logged, answered with a rejection and changes nothing.
-func (s *Service) handle(ctx context.Context, msg jetstream.Msg) {
-	ev, err := events.Decode(msg.Subject(), msg.Data())
-	if err != nil {
-		s.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("event rejected")
-		if errors.Is(err, events.ErrRejected) {
-			if rerr := events.Reject(ctx, s.js, "renderer/"+s.cfg.Node, msg.Subject(), msg.Data(), err); rerr != nil {
-				s.log.Error().Err(rerr).Msg("publish rejection")
-			}
-		}
-		return
-	}
+// handle applies one event to the model.
+func (s *Service) handle(ev events.Event) {
 	var changed bool
 	switch p := ev.Payload.(type) {
 	case events.RoutingState:

@@ -46,7 +46,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		MaxAckPending:  1,
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		FilterSubjects: []string{events.MetricsUpstreamWildcard},
-	}, f.handle)
+	}, f.handle, func(err error) { f.log.Warn().Err(err).Msg("event consumer") })
 	if err != nil {
 		return fmt.Errorf("auto: %w", err)
 	}

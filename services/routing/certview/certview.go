@@ -117,25 +117,19 @@ func (v *View) Observe(p events.Payload, t time.Time) {
 // Run follows the CERTS stream from the last event per subject until ctx
 // ends, with an ordered consumer.
 func (v *View) Run(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
-	cons, err := js.OrderedConsumer(ctx, events.StreamCerts, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.CertIssuedWildcard, events.CertFailedWildcard},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("certview: consumer on %s: %w", events.StreamCerts, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			log.Warn().Err(err).Str("subject", msg.Subject()).Msg("certificate event ignored")
-			return
-		}
+	f, err := events.Follow(ctx, js, events.FollowOptions{
+		Stream: events.StreamCerts, Subjects: []string{events.CertIssuedWildcard, events.CertFailedWildcard}, Deliver: jetstream.DeliverLastPerSubjectPolicy,
+		Rejected: func(subject string, err error) {
+			log.Warn().Err(err).Str("subject", subject).Msg("certificate event ignored")
+		},
+		Trouble: func(err error) { log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) {
 		v.Observe(ev.Payload, ev.Envelope.Time)
 	})
 	if err != nil {
-		return fmt.Errorf("certview: consume %s: %w", events.StreamCerts, err)
+		return fmt.Errorf("certview: %w", err)
 	}
 	<-ctx.Done()
-	cc.Stop()
+	f.Stop()
 	return nil
 }

@@ -52,7 +52,7 @@ func (in *Intake) Run(ctx context.Context) error {
 		AckWait:        30 * time.Second,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		FilterSubjects: []string{events.InstanceRegisteredWildcard, events.InstanceDeregisteredWildcard},
-	}, in.handle)
+	}, in.handle, func(err error) { in.log.Warn().Err(err).Msg("event consumer") })
 	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}

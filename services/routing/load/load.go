@@ -80,7 +80,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		AckWait:        30 * time.Second,
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		FilterSubjects: []string{events.InstanceStatsWildcard},
-	}, f.handle)
+	}, f.handle, func(err error) { f.log.Warn().Err(err).Msg("event consumer") })
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

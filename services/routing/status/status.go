@@ -59,22 +59,16 @@ func (t *Tracker) Observe(r events.RenderReport, at time.Time) bool {
 // Run follows the CONFIG stream from the last report per node until ctx
 // ends, with an ordered consumer (which recreates itself after failures).
 func (t *Tracker) Run(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
-	cons, err := js.OrderedConsumer(ctx, events.StreamConfig, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.ConfigRenderedWildcard},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("status: consumer on %s: %w", events.StreamConfig, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			log.Warn().Err(err).Str("subject", msg.Subject()).Msg("render report ignored")
-			return
-		}
+	f, err := events.Follow(ctx, js, events.FollowOptions{
+		Stream: events.StreamConfig, Subjects: []string{events.ConfigRenderedWildcard}, Deliver: jetstream.DeliverLastPerSubjectPolicy,
+		Rejected: func(subject string, err error) {
+			log.Warn().Err(err).Str("subject", subject).Msg("render report ignored")
+		},
+		Trouble: func(err error) { log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) {
 		r, ok := ev.Payload.(events.RenderReport)
 		if !ok {
-			log.Warn().Str("subject", msg.Subject()).Str("type", ev.Envelope.Type).Msg("unexpected event on config stream")
+			log.Warn().Str("type", ev.Envelope.Type).Msg("unexpected event on config stream")
 			return
 		}
 		if t.Observe(r, time.Now()) {
@@ -82,9 +76,9 @@ func (t *Tracker) Run(ctx context.Context, js jetstream.JetStream, log zerolog.L
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("status: consume %s: %w", events.StreamConfig, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	<-ctx.Done()
-	cc.Stop()
+	f.Stop()
 	return nil
 }

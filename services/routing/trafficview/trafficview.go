@@ -47,27 +47,21 @@ func (v *View) Observe(m events.UpstreamMetrics) bool {
 // Run follows the METRICS stream from the last window per app until ctx
 // ends, with an ordered consumer.
 func (v *View) Run(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
-	cons, err := js.OrderedConsumer(ctx, events.StreamMetrics, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{events.MetricsUpstreamWildcard},
-		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("trafficview: consumer on %s: %w", events.StreamMetrics, err)
-	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev, err := events.Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			log.Warn().Err(err).Str("subject", msg.Subject()).Msg("traffic window ignored")
-			return
-		}
+	f, err := events.Follow(ctx, js, events.FollowOptions{
+		Stream: events.StreamMetrics, Subjects: []string{events.MetricsUpstreamWildcard}, Deliver: jetstream.DeliverLastPerSubjectPolicy,
+		Rejected: func(subject string, err error) {
+			log.Warn().Err(err).Str("subject", subject).Msg("traffic window ignored")
+		},
+		Trouble: func(err error) { log.Warn().Err(err).Msg("event consumer") },
+	}, func(ev events.Event) {
 		if m, ok := ev.Payload.(events.UpstreamMetrics); ok {
 			v.Observe(m)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("trafficview: consume %s: %w", events.StreamMetrics, err)
+		return fmt.Errorf("trafficview: %w", err)
 	}
 	<-ctx.Done()
-	cc.Stop()
+	f.Stop()
 	return nil
 }
