@@ -109,14 +109,21 @@ type RenderReport struct {
 	// Version is the config version now live on the node.
 	Version uint64 `json:"version"`
 	// Attempted is the version this cycle tried to make live.
-	Attempted  uint64  `json:"attempted"`
-	Hash       string  `json:"hash"`
-	Outcome    string  `json:"outcome"`
-	Error      string  `json:"error,omitempty"`
-	Apps       int     `json:"apps"`
-	RenderMS   float64 `json:"render_ms"`
-	ValidateMS float64 `json:"validate_ms"`
-	ReloadMS   float64 `json:"reload_ms"`
+	Attempted uint64 `json:"attempted"`
+	// Hash identifies the attempted config: every file, the node's own
+	// settings included, and the certificate files it points at.
+	Hash string `json:"hash"`
+	// RoutingHash identifies the live config's routing part (every app's
+	// file and the certificate files): nodes serving the same state have
+	// the same RoutingHash, while Version counts each node's own reloads.
+	// Empty until the node has rendered once.
+	RoutingHash string  `json:"routing_hash,omitempty"`
+	Outcome     string  `json:"outcome"`
+	Error       string  `json:"error,omitempty"`
+	Apps        int     `json:"apps"`
+	RenderMS    float64 `json:"render_ms"`
+	ValidateMS  float64 `json:"validate_ms"`
+	ReloadMS    float64 `json:"reload_ms"`
 	// Revision increases with every report of this node.
 	Revision uint64 `json:"revision"`
 	// Problems are the apps (or parts of them) left out of this config so

@@ -274,17 +274,18 @@ func (s *Service) cycle(ctx context.Context) time.Time {
 		Int("apps", res.Apps).Dur("render", res.Render).Dur("validate", res.Validate).Dur("reload", res.Reload).
 		Msg("render cycle")
 	rep := events.RenderReport{
-		Node:       s.cfg.Node,
-		Version:    res.Version,
-		Attempted:  res.Attempted,
-		Hash:       res.Hash,
-		Outcome:    res.Outcome,
-		Apps:       res.Apps,
-		RenderMS:   ms(res.Render),
-		ValidateMS: ms(res.Validate),
-		ReloadMS:   ms(res.Reload),
-		Revision:   uint64(time.Now().UnixNano()),
-		StatusAddr: s.statusAdvertise(),
+		Node:        s.cfg.Node,
+		Version:     res.Version,
+		Attempted:   res.Attempted,
+		Hash:        res.Hash,
+		RoutingHash: res.RoutingHash,
+		Outcome:     res.Outcome,
+		Apps:        res.Apps,
+		RenderMS:    ms(res.Render),
+		ValidateMS:  ms(res.Validate),
+		ReloadMS:    ms(res.Reload),
+		Revision:    uint64(time.Now().UnixNano()),
+		StatusAddr:  s.statusAdvertise(),
 	}
 	if res.Err != nil {
 		rep.Error = clip(res.Err.Error(), 4096)

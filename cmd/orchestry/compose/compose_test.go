@@ -213,12 +213,19 @@ func TestComposeScenarios(t *testing.T) {
 			}
 			return unhealthy && !l.seenAfter("demo-3", time.Now().Add(-2*time.Second)) && time.Since(killed) > 2*time.Second
 		})
-		st := s.status()
+		// Both nodes serve the same state: the same routing hash (each
+		// node's version counts its own reloads).
+		var st map[string]nodeStatus
+		same := waitFor(t, 30*time.Second, "both nodes at the same routing hash", func() bool {
+			st = s.status()
+			a, b := st["nginx-1"], st["nginx-2"]
+			return a.RoutingHash != "" && a.RoutingHash == b.RoutingHash
+		})
 		_, m1, m2, mboth := l.snapshot()
-		t.Logf("demo-3 killed: out of rotation on both nodes within %s (health: unhealthy), nodes at version %d and %d; failed requests: nginx-1 %d, nginx-2 %d, on both %d",
-			d.Round(time.Millisecond), st["nginx-1"].Version, st["nginx-2"].Version, m1-n1, m2-n2, mboth-both)
-		if st["nginx-1"].Version != st["nginx-2"].Version {
-			t.Logf("config versions differ between the nodes (each counts its own reloads): %v", st)
+		t.Logf("demo-3 killed: out of rotation on both nodes within %s (health: unhealthy); both nodes at routing hash %.12s %s later (versions %d and %d, each counting its own reloads); failed requests: nginx-1 %d, nginx-2 %d, on both %d",
+			d.Round(time.Millisecond), st["nginx-1"].RoutingHash, same.Round(time.Millisecond), st["nginx-1"].Version, st["nginx-2"].Version, m1-n1, m2-n2, mboth-both)
+		if mboth != both {
+			t.Errorf("%d requests failed on both nodes", mboth-both)
 		}
 	})
 

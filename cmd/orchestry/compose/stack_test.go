@@ -120,9 +120,10 @@ func (s *stack) do(method, path, ctype, body string) (int, []byte) {
 }
 
 type nodeStatus struct {
-	Node    string `json:"node"`
-	Version int64  `json:"version"`
-	Outcome string `json:"outcome"`
+	Node        string `json:"node"`
+	Version     int64  `json:"version"`
+	Outcome     string `json:"outcome"`
+	RoutingHash string `json:"routing_hash"`
 }
 
 func (s *stack) status() map[string]nodeStatus {
@@ -319,35 +320,60 @@ func (s *stack) running(c string) bool {
 	return out == "true"
 }
 
-// caughtUp: every stream lists server as a current replica without lag.
+// caughtUp: the NATS server holds, in its own store, every message each
+// stream's leader had a moment before (read from the leader first, then
+// from the server's monitoring endpoint on the stack's network), so it
+// has caught up with what was written while it was down.
 func (s *stack) caughtUp(server string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	leader := map[string]uint64{}
 	names := s.js.StreamNames(ctx)
-	n := 0
 	for name := range names.Name() {
 		st, err := s.js.Stream(ctx, name)
 		if err != nil {
 			return false
 		}
-		ci := st.CachedInfo().Cluster
-		if ci == nil {
-			return false
-		}
-		ok := ci.Leader == server
-		for _, r := range ci.Replicas {
-			// Current: caught up to within the leader's recent writes
-			// (busy streams such as KV_members always show some lag).
-			if r.Name == server && r.Current && !r.Offline {
-				ok = true
-			}
-		}
-		if !ok {
-			return false
-		}
-		n++
+		leader[name] = st.CachedInfo().State.LastSeq
 	}
-	return names.Err() == nil && n > 0
+	if names.Err() != nil || len(leader) == 0 {
+		return false
+	}
+	ip, err := docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", s.container(server))
+	if err != nil || ip == "" {
+		return false
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ip+":8222/jsz?streams=true", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var jsz struct {
+		Accounts []struct {
+			Streams []struct {
+				Name  string `json:"name"`
+				State struct {
+					LastSeq uint64 `json:"last_seq"`
+				} `json:"state"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&jsz) != nil {
+		return false
+	}
+	local := map[string]uint64{}
+	for _, a := range jsz.Accounts {
+		for _, st := range a.Streams {
+			local[st.Name] = st.State.LastSeq
+		}
+	}
+	for name, seq := range leader {
+		if got, ok := local[name]; !ok || got < seq {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *loop) seenAfter(id string, t time.Time) bool {

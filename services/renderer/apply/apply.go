@@ -40,11 +40,15 @@ type Result struct {
 	Version   uint64 // version live after the attempt
 	Attempted uint64 // version the attempt tried to make live
 	Hash      string
-	Apps      int
-	Err       error
-	Render    time.Duration
-	Validate  time.Duration
-	Reload    time.Duration
+	// RoutingHash is the live config's render.Config.RoutingHash, with
+	// the certificate files' identity: equal on nodes serving the same
+	// state.
+	RoutingHash string
+	Apps        int
+	Err         error
+	Render      time.Duration
+	Validate    time.Duration
+	Reload      time.Duration
 }
 
 // Applier owns the config directories of one NGINX node.
@@ -59,6 +63,7 @@ type Applier struct {
 	version uint64 // live version; 0 = none yet
 	last    uint64 // highest version attempted; never reused, so a version answering is proof
 	hash    string // hash of the live config
+	routing string // its routing hash; empty until known (first Apply)
 }
 
 // LiveConf is the main config path NGINX is started with under prefix.
@@ -129,9 +134,14 @@ func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs C
 	if certs.Identity != "" {
 		sum := sha256.Sum256([]byte(cfg.Hash + "\n" + certs.Identity))
 		cfg.Hash = hex.EncodeToString(sum[:])
+		sum = sha256.Sum256([]byte(cfg.RoutingHash + "\n" + certs.Identity))
+		cfg.RoutingHash = hex.EncodeToString(sum[:])
 	}
 	res.Hash = cfg.Hash
+	res.RoutingHash = a.routing
 	if cfg.Hash == a.hash && a.version > 0 {
+		a.routing = cfg.RoutingHash
+		res.RoutingHash = a.routing
 		if a.sup.Running() {
 			res.Outcome = events.OutcomeUnchanged
 			return res
@@ -179,8 +189,8 @@ func (a *Applier) Apply(ctx context.Context, apps []events.RoutingState, certs C
 		a.rollback(ctx, prev, dir)
 		return res
 	}
-	a.version, a.hash = v, cfg.Hash
-	res.Version = v
+	a.version, a.hash, a.routing = v, cfg.Hash, cfg.RoutingHash
+	res.Version, res.RoutingHash = v, a.routing
 	res.Outcome = events.OutcomeApplied
 	a.prune()
 	return res

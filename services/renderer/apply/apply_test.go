@@ -113,11 +113,21 @@ func TestApplyOutcomes(t *testing.T) {
 		{"reload that cannot bind is rolled back", []events.RoutingState{web, app("clash", busy.Addr().(*net.TCPAddr).Port, false, backend(t))}, events.OutcomeFailed, 1, "200 backend"},
 		{"a good change after failures goes live", []events.RoutingState{app("web", web.App.Spec.Networking.ExternalPort, false)}, events.OutcomeApplied, 4, "503"},
 	}
+	var routing, lastRouting string // the live config's routing hash
 	for _, st := range steps {
 		r := a.Apply(ctx, st.apps, Certs{})
 		if r.Outcome != st.outcome || r.Version != st.version {
 			t.Fatalf("%s: outcome %s version %d (err %v), want %s version %d", st.name, r.Outcome, r.Version, r.Err, st.outcome, st.version)
 		}
+		// The routing hash is the live config's: new only when a new
+		// config went live.
+		if st.outcome == events.OutcomeApplied {
+			routing = r.RoutingHash
+		}
+		if r.RoutingHash != routing || len(routing) != 64 || (st.outcome == events.OutcomeApplied && routing == lastRouting) {
+			t.Fatalf("%s: routing hash %q, live config's %q (before: %q)", st.name, r.RoutingHash, routing, lastRouting)
+		}
+		lastRouting = routing
 		if (r.Err != nil) != (st.outcome == events.OutcomeInvalid || st.outcome == events.OutcomeFailed) {
 			t.Fatalf("%s: err = %v", st.name, r.Err)
 		}
@@ -164,8 +174,8 @@ func TestApplyOutcomes(t *testing.T) {
 		t.Fatalf("restarted applier at version %d, want 4", b.Version())
 	}
 	r := b.Apply(ctx, []events.RoutingState{app("web", web.App.Spec.Networking.ExternalPort, false)}, Certs{})
-	if r.Outcome != events.OutcomeApplied || r.Version != 4 || !sup.Running() {
-		t.Fatalf("restart: %+v running=%v", r, sup.Running())
+	if r.Outcome != events.OutcomeApplied || r.Version != 4 || !sup.Running() || r.RoutingHash != routing {
+		t.Fatalf("restart: %+v running=%v (routing hash before the restart %q)", r, sup.Running(), routing)
 	}
 }
 

@@ -46,8 +46,22 @@ func TestHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c4.Hash == c1.Hash {
-		t.Error("hash unchanged after an instance change")
+	if c4.Hash == c1.Hash || c4.RoutingHash == c1.RoutingHash {
+		t.Error("hash or routing hash unchanged after an instance change")
+	}
+	// Another node (its own name in the access log, its own status
+	// server) serving the same state: another config, the same routing.
+	other := testOpts()
+	other.Node = "another-node"
+	c5, err := Render(states(80), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c5.Hash == c1.Hash {
+		t.Error("hash ignores the node's own settings")
+	}
+	if c5.RoutingHash != c1.RoutingHash || len(c1.RoutingHash) != 64 {
+		t.Errorf("routing hash differs between nodes serving the same state: %s vs %s", c5.RoutingHash, c1.RoutingHash)
 	}
 	if _, ok := c1.Files[VersionName]; ok {
 		t.Error("Files holds version.conf")

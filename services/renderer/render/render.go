@@ -91,6 +91,11 @@ type Config struct {
 	Files map[string][]byte
 	// Hash is the hex sha256 over the sorted file names and contents.
 	Hash string
+	// RoutingHash is the hex sha256 over every file but MainFile: where
+	// each app's traffic goes. Nodes that serve the same state have the
+	// same RoutingHash whatever their own settings (node name, status
+	// server), which are in MainFile.
+	RoutingHash string
 }
 
 // Names of the files Render produces, relative to the config directory.
@@ -160,7 +165,8 @@ func Render(apps []events.RoutingState, opts Options) (Config, error) {
 		}
 		files[awaitingFile] = out
 	}
-	return Config{Files: files, Hash: hashFiles(files)}, nil
+	routing := hashFiles(files, MainFile)
+	return Config{Files: files, Hash: hashWith(routing, files[MainFile]), RoutingHash: routing}, nil
 }
 
 // awaitingFile holds the challenge servers of domains awaiting a
