@@ -109,7 +109,9 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 	// NATS token as its password. With an external server every service
 	// uses the token, if one is set.
 	connect := func(service string) (*nats.Conn, error) {
-		opts := []nats.Option{nats.Name(service), nats.MaxReconnects(-1)}
+		opts := append(events.ClientOptions(service), events.ReportConnection(func(event, server string, err error) {
+			log.Warn().Err(err).Str("service", service).Str("server", server).Msg("nats " + event)
+		}))
 		if cfg.NatsToken != "" {
 			opts = append(opts, nats.Token(cfg.NatsToken))
 		}

@@ -33,7 +33,9 @@ func main() {
 		log.Fatal().Err(err).Msg("ORCHESTRY_LOG_LEVEL")
 	}
 	log = log.Level(level)
-	nc, err := cfg.NATS.Connect("metrics")
+	nc, err := cfg.NATS.Connect("metrics", events.ReportConnection(func(event, server string, err error) {
+		log.Warn().Err(err).Str("server", server).Msg("nats " + event)
+	}))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}

@@ -32,7 +32,9 @@ func main() {
 	if err := env.Parse(&cfg); err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	nc, err := cfg.NATS.Connect("renderer/" + cfg.Renderer.Node)
+	nc, err := cfg.NATS.Connect("renderer/"+cfg.Renderer.Node, events.ReportConnection(func(event, server string, err error) {
+		log.Warn().Err(err).Str("server", server).Msg("nats " + event)
+	}))
 	if err != nil {
 		log.Fatal().Err(err).Msg("nats connect")
 	}
