@@ -29,23 +29,32 @@ func Services() []string {
 // $JS.API (answered on the caller's _INBOX), so every identity may read
 // the event streams; the buckets holding private keys are denied to all
 // but their owners, and each bucket is written by its owner alone.
+//
+// AllowResponses lets the identity answer the requests it receives on
+// Subscribe subjects (NATS allow_responses: one reply per request, to the
+// requester's reply subject only, within the server's default expiry).
 type Permissions struct {
-	Publish     []string
-	PublishDeny []string
-	Subscribe   []string
+	Publish        []string
+	PublishDeny    []string
+	Subscribe      []string
+	AllowResponses bool
 }
 
 // service is one identity's own subjects and buckets.
 type service struct {
-	events []string // event subjects it publishes
-	writes []string // buckets it writes
-	reads  []string // buckets it reads (besides those it writes)
+	events   []string // event subjects it publishes
+	requests []string // core NATS request subjects it sends to
+	serves   []string // core NATS request subjects it answers
+	writes   []string // buckets it writes
+	reads    []string // buckets it reads (besides those it writes)
 }
 
 var services = map[string]service{
-	ServiceRouting:  {events: []string{RoutingChangedWildcard}, writes: []string{BucketApps}, reads: []string{BucketHealth}},
-	ServiceHealth:   {events: []string{InstanceHealthWildcard}, writes: []string{BucketHealth, BucketMembers}},
-	ServiceRenderer: {events: []string{ConfigRenderedWildcard}, reads: []string{BucketCerts}},
+	ServiceRouting: {events: []string{RoutingChangedWildcard}, requests: []string{RendererConfigWildcard},
+		writes: []string{BucketApps}, reads: []string{BucketHealth}},
+	ServiceHealth: {events: []string{InstanceHealthWildcard}, writes: []string{BucketHealth, BucketMembers}},
+	ServiceRenderer: {events: []string{ConfigRenderedWildcard}, serves: []string{RendererConfigWildcard},
+		reads: []string{BucketCerts}},
 	ServiceCerts: {events: []string{CertIssuedWildcard, CertFailedWildcard},
 		writes: []string{BucketCerts, BucketCertsIssuer, BucketCertsLease, BucketACMEChallenges}},
 	ServiceMetrics: {events: []string{MetricsUpstreamWildcard}},
@@ -79,6 +88,11 @@ func PermissionsOf(name string) (Permissions, error) {
 		p.Publish = append(p.Publish, RejectedWildcard)
 	}
 	p.Publish = append(p.Publish, svc.events...)
+	p.Publish = append(p.Publish, svc.requests...)
+	// Answers go to the requester's inbox only (allow_responses), never to
+	// any _INBOX.> subject: a responder cannot forge other replies.
+	p.Subscribe = append(p.Subscribe, svc.serves...)
+	p.AllowResponses = len(svc.serves) > 0
 	for _, b := range svc.writes {
 		p.Publish = append(p.Publish, "$KV."+b+".>")
 	}

@@ -18,6 +18,9 @@ const (
 	CertFailedWildcard           = "cert.failed.>"
 	MetricsUpstreamWildcard      = "metrics.upstream.*"
 	RejectedWildcard             = "rejected.>"
+	// RendererConfigWildcard is request/reply, not an event family: see
+	// RendererConfig.
+	RendererConfigWildcard = "renderer.config.*"
 )
 
 // RoutingChanged is the subject of the resolved state of app.
@@ -52,3 +55,10 @@ func MetricsUpstream(app string) string { return "metrics.upstream." + app }
 // prefix keeps rejections out of every other family's wildcard, so a consumer
 // never receives (and rejects again) its own answers.
 func Rejected(subject string) string { return "rejected." + subject }
+
+// RendererConfig is the request subject on which the renderer of NGINX
+// node node answers with its live config (NodeConfig, JSON). It is core
+// NATS request/reply, not an event: nothing is stored in a stream. Only
+// routing may ask (PermissionsOf); the renderer answers with
+// allow_responses, to the requester's inbox alone.
+func RendererConfig(node string) string { return "renderer.config." + node }

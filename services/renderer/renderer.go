@@ -2,7 +2,8 @@
 // follows routing.changed and instance.health, renders the whole config,
 // validates it with `nginx -t`, makes it live with a graceful reload,
 // confirms the new version answers, and reports each attempt on
-// config.rendered.<node>. It also supervises the NGINX process.
+// config.rendered.<node>. It also supervises the NGINX process, and
+// answers requests for its live config on renderer.config.<node>.
 package renderer
 
 import (
@@ -94,6 +95,8 @@ type Config struct {
 // Service is one renderer bound to one NGINX node.
 type Service struct {
 	cfg     Config
+	nc      *nats.Conn
+	prefix  string // NGINX prefix directory
 	js      jetstream.JetStream
 	log     zerolog.Logger
 	model   *model.Model
@@ -161,7 +164,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 	}
 	policy := model.Policy{HoldUnprobed: cfg.Unprobed == "hold", SlowStart: cfg.SlowStart, PanicPercent: cfg.PanicPercent}
 	s := &Service{
-		cfg: cfg, js: js, log: log, model: model.New(policy), sup: sup, applier: applier, certDir: opts.CertDir,
+		cfg: cfg, nc: nc, prefix: prefix, js: js, log: log, model: model.New(policy), sup: sup, applier: applier, certDir: opts.CertDir,
 		kick: make(chan struct{}, 1), started: time.Now(), metrics: newPromMetrics(),
 	}
 	s.sync = certsync.New(js, opts.CertDir, s.changed, log)
@@ -174,6 +177,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := events.ProvisionFor(ctx, s.js, s.cfg.NatsReplicas, events.ServiceRenderer); err != nil {
 		return fmt.Errorf("renderer: %w", err)
 	}
+	// Answers GET /v1/nodes/<node>/config (through routing) from disk.
+	live, err := serveLiveConfig(s.nc, s.cfg.Node, s.prefix, s.log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = live.Unsubscribe() }()
 	routing, err := s.follow(ctx, events.StreamRouting, events.RoutingChangedWildcard, jetstream.DeliverLastPerSubjectPolicy)
 	if err != nil {
 		return err

@@ -62,7 +62,11 @@ func Render(o Options) (string, error) {
 		}
 		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", q(name), q(string(hash)))
 		fmt.Fprintf(&b, "        publish: {\n          allow: %s\n          deny: %s\n        }\n", list(p.Publish), list(p.PublishDeny))
-		fmt.Fprintf(&b, "        subscribe: {\n          allow: %s\n        }\n      }\n    }\n", list(p.Subscribe))
+		fmt.Fprintf(&b, "        subscribe: {\n          allow: %s\n        }\n", list(p.Subscribe))
+		if p.AllowResponses {
+			b.WriteString("        allow_responses: true\n")
+		}
+		b.WriteString("      }\n    }\n")
 	}
 	b.WriteString("  ]\n}\n")
 	return b.String(), nil

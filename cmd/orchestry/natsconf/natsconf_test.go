@@ -58,6 +58,9 @@ func TestRenderParsesToPermissionsOf(t *testing.T) {
 		if !slices.Equal(p.Publish.Allow, want.Publish) || !slices.Equal(p.Publish.Deny, want.PublishDeny) || !slices.Equal(p.Subscribe.Allow, want.Subscribe) {
 			t.Errorf("%s: permissions %+v %+v, want %+v", u.Username, p.Publish, p.Subscribe, want)
 		}
+		if (p.Response != nil) != want.AllowResponses {
+			t.Errorf("%s: allow_responses %+v, want %v", u.Username, p.Response, want.AllowResponses)
+		}
 	}
 }
 

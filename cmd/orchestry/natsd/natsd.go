@@ -33,6 +33,7 @@ func Start(listen, storeDir string, passwords map[string]string) (*server.Server
 		users = append(users, &server.User{Username: name, Password: pw, Permissions: &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: p.Publish, Deny: p.PublishDeny},
 			Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+			Response:  responses(p.AllowResponses),
 		}})
 	}
 	host, portStr, err := net.SplitHostPort(listen)
@@ -64,4 +65,14 @@ func Start(listen, storeDir string, passwords map[string]string) (*server.Server
 		return nil, fmt.Errorf("nats server on %s not ready within 15s", listen)
 	}
 	return s, nil
+}
+
+// responses is the allow_responses permission of an identity that answers
+// requests (events.Permissions.AllowResponses): one reply per request, to
+// the requester's reply subject, within the server's default expiry.
+func responses(allow bool) *server.ResponsePermission {
+	if !allow {
+		return nil
+	}
+	return &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
 }

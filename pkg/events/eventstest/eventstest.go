@@ -47,6 +47,7 @@ func StartSecured(t testing.TB, dir string) *Server {
 		users = append(users, &server.User{Username: name, Password: name, Permissions: &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: p.Publish, Deny: p.PublishDeny},
 			Subscribe: &server.SubjectPermission{Allow: p.Subscribe},
+			Response:  responses(p.AllowResponses),
 		}})
 	}
 	s := start(t, dir, users)
@@ -108,4 +109,14 @@ func (s *Server) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 		t.Fatalf("provision: %v", err)
 	}
 	return nc, js
+}
+
+// responses is the allow_responses permission of an identity that answers
+// requests (events.Permissions.AllowResponses): one reply per request, to
+// the requester's reply subject, within the server's default expiry.
+func responses(allow bool) *server.ResponsePermission {
+	if !allow {
+		return nil
+	}
+	return &server.ResponsePermission{MaxMsgs: server.DEFAULT_ALLOW_RESPONSE_MAX_MSGS, Expires: server.DEFAULT_ALLOW_RESPONSE_EXPIRATION}
 }
