@@ -2,8 +2,10 @@
 // instances. It stores them in the JetStream KV bucket events.BucketApps,
 // serves the REST API under /v1, applies instance registrations and removals
 // that other systems publish on NATS, publishes the resolved state of every
-// app on routing.changed.<app> (as an outbox driven by the KV watcher), and
-// reports the render status of every NGINX node from config.rendered.<node>.
+// app on routing.changed.<app> (as an outbox driven by the KV watcher),
+// reports the render status of every NGINX node from config.rendered.<node>
+// (with each app's rollout over the nodes), keeps a feed of recent events
+// for the API, and asks a node's renderer for its live config.
 package routing
 
 import (
@@ -23,9 +25,12 @@ import (
 	"github.com/orchestry/orchestry/services/routing/api"
 	"github.com/orchestry/orchestry/services/routing/auto"
 	"github.com/orchestry/orchestry/services/routing/certview"
+	"github.com/orchestry/orchestry/services/routing/console"
+	"github.com/orchestry/orchestry/services/routing/feed"
 	"github.com/orchestry/orchestry/services/routing/healthview"
 	"github.com/orchestry/orchestry/services/routing/intake"
 	"github.com/orchestry/orchestry/services/routing/load"
+	"github.com/orchestry/orchestry/services/routing/nodeconfig"
 	"github.com/orchestry/orchestry/services/routing/outbox"
 	"github.com/orchestry/orchestry/services/routing/status"
 	"github.com/orchestry/orchestry/services/routing/store"
@@ -118,12 +123,17 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 	healthView := &healthview.View{}
 	trafficView := &trafficview.View{}
 	certView := &certview.View{}
+	eventFeed := feed.New(feed.Options{})
+	apiHandler := api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView,
+		Traffic: trafficView, Certs: certView, Events: eventFeed, NodeConfig: nodeconfig.Client{NC: s.nc}}, s.log)
 	srv := &http.Server{
-		Handler:           s.prom.instrument(api.New(st, tracker, api.Options{Token: s.cfg.APIToken, MaxBody: s.cfg.MaxBodyBytes, Health: healthView, Traffic: trafficView, Certs: certView}, s.log)),
+		Handler:           s.prom.instrument(console.Mount(apiHandler)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Event streams never end on their own: end them when shutdown starts.
+	srv.RegisterOnShutdown(eventFeed.Close)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -153,6 +163,7 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		"health":  func(ctx context.Context) error { return healthView.Run(ctx, js, s.log) },
 		"traffic": func(ctx context.Context) error { return trafficView.Run(ctx, js, s.log) },
 		"certs":   func(ctx context.Context) error { return certView.Run(ctx, js, s.log) },
+		"feed":    func(ctx context.Context) error { return eventFeed.Run(ctx, js, s.log) },
 	}
 	for name, run := range parts {
 		wg.Go(func() { fail(name, run(ctx)) })

@@ -1,5 +1,7 @@
 // Package api serves routing's versioned REST API under /v1: apps,
-// their instances and the render status of every NGINX node. Every request
+// their instances, the render status of every NGINX node, each app's
+// rollout over the nodes, a node's live config, and the recent and live
+// events (also as Server-Sent Events). Every request
 // needs "Authorization: Bearer <token>"; every error has Orchestry's shape
 // {"error", "code", "details", "timestamp"}.
 package api
@@ -17,6 +19,7 @@ import (
 
 	"github.com/orchestry/orchestry/pkg/events"
 	"github.com/orchestry/orchestry/services/routing/certview"
+	"github.com/orchestry/orchestry/services/routing/feed"
 	"github.com/orchestry/orchestry/services/routing/status"
 	"github.com/orchestry/orchestry/services/routing/store"
 )
@@ -37,9 +40,9 @@ const DefaultMaxBody = 1 << 20
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {
 	Error     string              `json:"error"`
-	Code      string              `json:"code"`
+	Code      string              `json:"code" jsonschema:"enum=VALIDATION_ERROR,enum=NOT_FOUND,enum=UNAUTHORIZED,enum=CONFLICT,enum=BAD_REQUEST,enum=INTERNAL"`
 	Details   []events.FieldError `json:"details,omitempty"`
-	Timestamp string              `json:"timestamp"`
+	Timestamp string              `json:"timestamp" jsonschema:"format=date-time"`
 }
 
 // StatusSource gives the last render report of every NGINX node.
@@ -74,6 +77,14 @@ type Options struct {
 	Token string
 	// MaxBody limits request bodies, in bytes (DefaultMaxBody when zero).
 	MaxBody int64
+	// Events answers GET /v1/events and /v1/events/stream; nil shows an
+	// empty feed.
+	Events *feed.Feed
+	// NodeConfig answers GET /v1/nodes/{node}/config; nil finds no node.
+	NodeConfig NodeConfigSource
+	// KeepAlive is the interval of the event stream's keepalive comments
+	// (DefaultKeepAlive when zero).
+	KeepAlive time.Duration
 }
 
 // server holds the handlers' dependencies.
@@ -86,6 +97,43 @@ type server struct {
 	token   [sha256.Size]byte
 	maxBody int64
 	log     zerolog.Logger
+	// The live views: the event feed, the nodes' configs, and the
+	// stream's keepalive interval.
+	events    *feed.Feed
+	nodeCfg   NodeConfigSource
+	keepAlive time.Duration
+}
+
+// route is one operation of the API: a method, a ServeMux pattern and the
+// handler, a method of server.
+type route struct {
+	method, pattern string
+	handle          func(s *server, w http.ResponseWriter, r *http.Request)
+}
+
+// routes is every operation New serves, one line each. openapi.json must
+// document each one, with every status its handler writes
+// (TestSpecCoversRoutes, TestResponsesMatchSpec).
+var routes = []route{
+	{"GET", "/v1/apps", (*server).listApps},
+	{"GET", "/v1/apps/{name}", (*server).getApp},
+	{"PUT", "/v1/apps/{name}", (*server).putApp},
+	{"DELETE", "/v1/apps/{name}", (*server).deleteApp},
+	{"GET", "/v1/apps/{name}/instances", (*server).listInstances},
+	{"POST", "/v1/apps/{name}/instances", (*server).postInstance},
+	{"DELETE", "/v1/apps/{name}/instances/{id}", (*server).deleteInstance},
+	{"GET", "/v1/apps/{name}/metrics", (*server).getMetrics},
+	{"GET", "/v1/apps/{name}/routes", (*server).listRoutes},
+	{"GET", "/v1/apps/{name}/routes/{id}", (*server).getRoute},
+	{"PUT", "/v1/apps/{name}/routes/{id}", (*server).putRoute},
+	{"DELETE", "/v1/apps/{name}/routes/{id}", (*server).deleteRoute},
+	{"GET", "/v1/status", (*server).getStatus},
+	{"GET", "/v1/certs", (*server).listCerts},
+	{"GET", "/v1/openapi.json", (*server).getOpenAPI},
+	{"GET", "/v1/apps/{name}/rollout", (*server).getRollout},
+	{"GET", "/v1/events", (*server).listEvents},
+	{"GET", "/v1/events/stream", (*server).streamEvents},
+	{"GET", "/v1/nodes/{node}/config", (*server).getNodeConfig},
 }
 
 // New returns the API handler. The token is kept only as a hash.
@@ -94,21 +142,18 @@ func New(st *store.Store, ss StatusSource, opts Options, log zerolog.Logger) htt
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}
+	s.events, s.nodeCfg, s.keepAlive = opts.Events, opts.NodeConfig, opts.KeepAlive
+	if s.events == nil {
+		s.events = feed.New(feed.Options{})
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = DefaultKeepAlive
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/apps", s.listApps)
-	mux.HandleFunc("GET /v1/apps/{name}", s.getApp)
-	mux.HandleFunc("PUT /v1/apps/{name}", s.putApp)
-	mux.HandleFunc("DELETE /v1/apps/{name}", s.deleteApp)
-	mux.HandleFunc("GET /v1/apps/{name}/instances", s.listInstances)
-	mux.HandleFunc("POST /v1/apps/{name}/instances", s.postInstance)
-	mux.HandleFunc("DELETE /v1/apps/{name}/instances/{id}", s.deleteInstance)
-	mux.HandleFunc("GET /v1/apps/{name}/metrics", s.getMetrics)
-	mux.HandleFunc("GET /v1/apps/{name}/routes", s.listRoutes)
-	mux.HandleFunc("GET /v1/apps/{name}/routes/{id}", s.getRoute)
-	mux.HandleFunc("PUT /v1/apps/{name}/routes/{id}", s.putRoute)
-	mux.HandleFunc("DELETE /v1/apps/{name}/routes/{id}", s.deleteRoute)
-	mux.HandleFunc("GET /v1/status", s.getStatus)
-	mux.HandleFunc("GET /v1/certs", s.listCerts)
+	for _, rt := range routes {
+		handle := rt.handle
+		mux.HandleFunc(rt.method+" "+rt.pattern, func(w http.ResponseWriter, r *http.Request) { handle(s, w, r) })
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
@@ -140,6 +185,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap gives http.ResponseController the writer underneath (to flush
+// the event stream and lift its read deadline).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // logged writes one structured line per request (never the headers).
 func (s *server) logged(next http.Handler) http.Handler {

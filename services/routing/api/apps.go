@@ -21,10 +21,15 @@ type AppView struct {
 	Revision  uint64            `json:"revision"`
 }
 
+// AppsView is the body of GET /v1/apps.
+type AppsView struct {
+	Apps []AppView `json:"apps"`
+}
+
 // PutResult is the body of a successful PUT /v1/apps/{name}.
 type PutResult struct {
 	App      events.App `json:"app"`
-	Warnings []string   `json:"warnings"`
+	Warnings []string   `json:"warnings" jsonschema:"nullable"`
 	Revision uint64     `json:"revision"`
 }
 
@@ -66,9 +71,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, err)
 		return
 	}
-	out := struct {
-		Apps []AppView `json:"apps"`
-	}{Apps: make([]AppView, 0, len(all))}
+	out := AppsView{Apps: make([]AppView, 0, len(all))}
 	for _, e := range all {
 		out.Apps = append(out.Apps, view(e))
 	}
@@ -149,7 +152,7 @@ func (s *server) listInstances(w http.ResponseWriter, r *http.Request) {
 // latest traffic window from the metrics service, null before the first.
 type MetricsView struct {
 	App    string                  `json:"app"`
-	Window *events.UpstreamMetrics `json:"window"`
+	Window *events.UpstreamMetrics `json:"window" jsonschema:"nullable"`
 }
 
 func (s *server) getMetrics(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,11 @@ type CertView struct {
 	NextAttempt       *time.Time `json:"next_attempt,omitempty"`
 }
 
+// CertsView is the body of GET /v1/certs.
+type CertsView struct {
+	Certs []CertView `json:"certs"`
+}
+
 // listCerts lists every domain of a TLS app, and every other domain the
 // certs service spoke of, sorted by domain.
 func (s *server) listCerts(w http.ResponseWriter, r *http.Request) {
@@ -57,9 +62,7 @@ func (s *server) listCerts(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Sort(domains)
 	now := time.Now()
-	out := struct {
-		Certs []CertView `json:"certs"`
-	}{Certs: make([]CertView, 0, len(domains))}
+	out := CertsView{Certs: make([]CertView, 0, len(domains))}
 	for _, d := range domains {
 		k := known[d]
 		v := CertView{Domain: d, Apps: apps[d], State: k.State(now)}

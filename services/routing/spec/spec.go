@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -37,6 +38,13 @@ var ignoredSpec = []string{"type", "image", "ports", "resources", "environment",
 
 // ignoredTop are top-level orchestration fields accepted and ignored.
 var ignoredTop = []string{"scaling"}
+
+// IgnoredFields returns the orchestration fields an app file may hold that
+// the traffic plane accepts with a warning and ignores: those under spec,
+// and those at the top level.
+func IgnoredFields() (underSpec, topLevel []string) {
+	return slices.Clone(ignoredSpec), slices.Clone(ignoredTop)
+}
 
 // document is the accepted shape of an app file once ignored fields are gone.
 type document struct {
