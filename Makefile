@@ -13,9 +13,10 @@ export CGO_ENABLED ?= 0
 
 all: build
 
-## build: the all-in-one and each service as static binaries in bin/
+## build: the all-in-one (and CLI; `orchestry version` shows the git revision)
+## and each service as static binaries in bin/
 build:
-	$(GO) build -o $(BIN)/orchestry ./cmd/orchestry
+	$(GO) build -buildvcs=auto -o $(BIN)/orchestry ./cmd/orchestry
 	$(GO) build -o $(BIN)/routing ./services/routing/cmd/routing
 	$(GO) build -o $(BIN)/renderer ./services/renderer/cmd/renderer
 	$(GO) build -o $(BIN)/health ./services/health/cmd/health
@@ -30,8 +31,14 @@ nginx:
 run: nginx build
 	$(BIN)/orchestry up -demo
 
-## test: every test, unit and integration (real NGINX, real JetStream)
-test: nginx
+## chromium: install Chromium if it is absent (the web console's e2e test)
+.PHONY: chromium
+chromium:
+	@scripts/ensure-chromium
+
+## test: every test, unit and integration (real NGINX, real JetStream,
+## headless Chromium for the web console)
+test: nginx chromium
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 ## lint: gofmt, go vet and staticcheck over every module

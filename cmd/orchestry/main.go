@@ -6,6 +6,9 @@
 //	orchestry up -demo     also start three demo backends and register them
 //	orchestry nats-config  write the NATS cluster config with one user per service
 //	orchestry demo         one demo backend that registers itself (compose stack)
+//
+// and the command line of a running Orchestry (package cli): apply, get,
+// describe, delete, instances, events, config, status, version.
 package main
 
 import (
@@ -24,7 +27,9 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
+	"github.com/orchestry/orchestry/cmd/orchestry/cli"
 	"github.com/orchestry/orchestry/cmd/orchestry/demo"
 	"github.com/orchestry/orchestry/cmd/orchestry/natsd"
 	"github.com/orchestry/orchestry/cmd/orchestry/token"
@@ -58,24 +63,30 @@ type config struct {
 }
 
 func main() {
-	if len(os.Args) >= 2 && os.Args[1] == "nats-config" {
-		os.Exit(natsConfigMain(os.Args[2:]))
-	}
-	if len(os.Args) >= 2 && os.Args[1] == "demo" {
-		os.Exit(demoMain(os.Args[2:]))
-	}
-	if len(os.Args) < 2 || os.Args[1] != "up" {
-		fmt.Fprintln(os.Stderr, "usage: orchestry up [-demo] | orchestry nats-config [flags] | orchestry demo [flags]")
-		os.Exit(2)
-	}
+	os.Exit(cli.Main(os.Args[1:], cli.Options{Commands: []*cobra.Command{
+		cli.Passthrough("up [-demo]", "Run every service, NATS and NGINX in this process until interrupted",
+			"up runs the all-in-one: routing, health, metrics, certs and the renderer with its NGINX, on an\nembedded NATS server with JetStream (or ORCHESTRY_NATS_URL). -demo also starts three demo\nbackends and registers them as the app \"demo\". Its flags are Go flags: orchestry up -h.",
+			upMain),
+		cli.Passthrough("nats-config [flags]", "Write the NATS cluster config with one user per service",
+			"nats-config writes the nats-server configuration of a JetStream cluster with one user per\nidentity; see orchestry nats-config -h for its flags.",
+			natsConfigMain),
+		cli.Passthrough("demo [flags]", "Run one demo backend that registers itself (compose stack)",
+			"demo runs one demo backend that registers itself through the REST API as an instance of\nthe app \"demo\"; see orchestry demo -h for its flags.",
+			demoMain),
+	}}))
+}
+
+// upMain is `orchestry up [-demo]`.
+func upMain(args []string) int {
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
 	withDemo := fs.Bool("demo", false, "start three demo backends and register them as the app \"demo\"")
-	_ = fs.Parse(os.Args[2:])
+	_ = fs.Parse(args)
 
 	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
 	var cfg config
 	if err := env.Parse(&cfg); err != nil {
-		log.Fatal().Err(err).Msg("config")
+		log.Error().Err(err).Msg("config")
+		return 1
 	}
 	if lvl, err := zerolog.ParseLevel(cfg.LogLevel); err == nil {
 		log = log.Level(lvl)
@@ -83,8 +94,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := up(ctx, cfg, *withDemo, log); err != nil {
-		log.Fatal().Err(err).Msg("orchestry up")
+		log.Error().Err(err).Msg("orchestry up")
+		return 1
 	}
+	return 0
 }
 
 // up wires the services together and runs them until ctx ends.
@@ -234,8 +247,8 @@ func up(ctx context.Context, cfg config, withDemo bool, log zerolog.Logger) erro
 			if err := registerDemo(ctx, apiURL, cfg.Routing.APIToken, cfg.DemoPort, bs); err != nil {
 				log.Error().Err(err).Msg("demo registration")
 			} else {
-				fmt.Fprintf(os.Stderr, "\n  Orchestry is up. Try:\n\n    curl http://127.0.0.1:%d/\n\n  API %s  token %s\n    curl -H 'Authorization: Bearer %s' %s/v1/apps\n\n  Ctrl-C stops everything.\n\n",
-					cfg.DemoPort, apiURL, cfg.Routing.APIToken, cfg.Routing.APIToken, apiURL)
+				fmt.Fprintf(os.Stderr, "\n  Orchestry is up. Try:\n\n    curl http://127.0.0.1:%d/\n\n  API %s  token %s\n    curl -H 'Authorization: Bearer %s' %s/v1/apps\n    bin/orchestry get instances demo\n\n  Console %s/ui/#token=%s\n\n  Ctrl-C stops everything.\n\n",
+					cfg.DemoPort, apiURL, cfg.Routing.APIToken, cfg.Routing.APIToken, apiURL, apiURL, cfg.Routing.APIToken)
 			}
 		}
 	}

@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// getter fetches one kind of resource and prints it in its format.
+type getter struct {
+	c      *Client
+	w      io.Writer
+	errW   io.Writer
+	format string
+	now    time.Time
+}
+
+func (g getter) wide() bool { return g.format == FormatWide }
+
+// none says on standard error that a table would be empty, kubectl style;
+// it reports whether it did.
+func (g getter) none(n int, what string) bool {
+	if n > 0 {
+		return false
+	}
+	fmt.Fprintf(g.errW, "No %s found.\n", what)
+	return true
+}
+
+func (g getter) apps(ctx context.Context, name string) error {
+	if name != "" {
+		v, raw, err := g.c.App(ctx, name)
+		if err != nil {
+			return fmt.Errorf("get app %s: %w", name, err)
+		}
+		if structured(g.format) {
+			return writeRaw(g.w, g.format, raw)
+		}
+		return writeApps(g.w, []AppView{v}, g.wide())
+	}
+	apps, raw, err := g.c.Apps(ctx)
+	if err != nil {
+		return fmt.Errorf("list apps: %w", err)
+	}
+	if structured(g.format) {
+		return writeRaw(g.w, g.format, raw)
+	}
+	if g.none(len(apps), "apps") {
+		return nil
+	}
+	return writeApps(g.w, apps, g.wide())
+}
+
+func (g getter) instances(ctx context.Context, app, id string) error {
+	v, raw, err := g.c.Instances(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list instances of %s: %w", app, err)
+	}
+	list := v.Instances
+	if id != "" {
+		list = nil
+		for _, in := range v.Instances {
+			if in.ID == id {
+				list = append(list, in)
+			}
+		}
+		if len(list) == 0 {
+			return notFound("instance", app+"/"+id)
+		}
+		if structured(g.format) {
+			one, _ := pick(raw, "instances", "id", id)
+			return writeRaw(g.w, g.format, one)
+		}
+	}
+	if structured(g.format) {
+		return writeRaw(g.w, g.format, raw)
+	}
+	if g.none(len(list), "instances of "+app) {
+		return nil
+	}
+	return writeInstances(g.w, list, g.wide(), g.now)
+}
+
+func (g getter) routes(ctx context.Context, app, id string) error {
+	v, raw, err := g.c.Routes(ctx, app)
+	if err != nil {
+		return fmt.Errorf("list routes of %s: %w", app, err)
+	}
+	list := v.Routes
+	if id != "" {
+		list = list[:0:0]
+		for _, r := range v.Routes {
+			if r.ID == id {
+				list = append(list, r)
+			}
+		}
+		if len(list) == 0 {
+			return notFound("route", app+"/"+id)
+		}
+		if structured(g.format) {
+			one, _ := pick(raw, "routes", "id", id)
+			return writeRaw(g.w, g.format, one)
+		}
+	}
+	if structured(g.format) {
+		return writeRaw(g.w, g.format, raw)
+	}
+	if g.none(len(list), "routes of "+app) {
+		return nil
+	}
+	return writeRoutes(g.w, list, g.wide())
+}
+
+func (g getter) certs(ctx context.Context, domain string) error {
+	certs, raw, err := g.c.Certs(ctx)
+	if err != nil {
+		return fmt.Errorf("list certificates: %w", err)
+	}
+	if domain != "" {
+		var one []CertView
+		for _, c := range certs {
+			if c.Domain == domain {
+				one = append(one, c)
+			}
+		}
+		if len(one) == 0 {
+			return notFound("certificate for domain", domain)
+		}
+		if structured(g.format) {
+			b, _ := pick(raw, "certs", "domain", domain)
+			return writeRaw(g.w, g.format, b)
+		}
+		certs = one
+	}
+	if structured(g.format) {
+		return writeRaw(g.w, g.format, raw)
+	}
+	if g.none(len(certs), "certificates") {
+		return nil
+	}
+	return writeCerts(g.w, certs, g.wide())
+}
+
+func (g getter) nodes(ctx context.Context, name string) error {
+	st, raw, err := g.c.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("get status: %w", err)
+	}
+	nodes := st.Nodes
+	if name != "" {
+		nodes = nil
+		for _, n := range st.Nodes {
+			if n.Node == name {
+				nodes = append(nodes, n)
+			}
+		}
+		if len(nodes) == 0 {
+			return notFound("node", name)
+		}
+		if structured(g.format) {
+			b, _ := pick(raw, "nodes", "node", name)
+			return writeRaw(g.w, g.format, b)
+		}
+	}
+	if structured(g.format) {
+		return writeRaw(g.w, g.format, raw)
+	}
+	if g.none(len(nodes), "NGINX nodes (none has reported yet)") {
+		return nil
+	}
+	return writeNodes(g.w, nodes, g.wide(), g.now)
+}
