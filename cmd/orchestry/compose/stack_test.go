@@ -320,33 +320,20 @@ func (s *stack) running(c string) bool {
 	return out == "true"
 }
 
-// caughtUp: the NATS server holds, in its own store, every message each
-// stream's leader had a moment before (read from the leader first, then
-// from the server's monitoring endpoint on the stack's network), so it
-// has caught up with what was written while it was down.
-func (s *stack) caughtUp(server string) bool {
+// storeSeqs are the last sequence of every stream in the NATS server's
+// own store, read from its monitoring endpoint on the stack's network
+// (which needs no NATS permission).
+func (s *stack) storeSeqs(server string) (map[string]uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	leader := map[string]uint64{}
-	names := s.js.StreamNames(ctx)
-	for name := range names.Name() {
-		st, err := s.js.Stream(ctx, name)
-		if err != nil {
-			return false
-		}
-		leader[name] = st.CachedInfo().State.LastSeq
-	}
-	if names.Err() != nil || len(leader) == 0 {
-		return false
-	}
 	ip, err := docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", s.container(server))
 	if err != nil || ip == "" {
-		return false
+		return nil, fmt.Errorf("%s: no address (%v)", server, err)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ip+":8222/jsz?streams=true", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var jsz struct {
@@ -359,16 +346,26 @@ func (s *stack) caughtUp(server string) bool {
 			} `json:"stream_detail"`
 		} `json:"account_details"`
 	}
-	if json.NewDecoder(resp.Body).Decode(&jsz) != nil {
-		return false
+	if err := json.NewDecoder(resp.Body).Decode(&jsz); err != nil {
+		return nil, fmt.Errorf("%s: jsz: %w", server, err)
 	}
-	local := map[string]uint64{}
+	out := map[string]uint64{}
 	for _, a := range jsz.Accounts {
 		for _, st := range a.Streams {
-			local[st.Name] = st.State.LastSeq
+			out[st.Name] = st.State.LastSeq
 		}
 	}
-	for name, seq := range leader {
+	return out, nil
+}
+
+// holds: server's own store has every stream up to at least the
+// sequences of want.
+func (s *stack) holds(server string, want map[string]uint64) bool {
+	local, err := s.storeSeqs(server)
+	if err != nil {
+		return false
+	}
+	for name, seq := range want {
 		if got, ok := local[name]; !ok || got < seq {
 			return false
 		}
