@@ -10,6 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/feed"
 )
 
 // Client calls the routing service's REST API.
@@ -99,11 +103,7 @@ func unwrapURLError(err error) error {
 // apiError reads Orchestry's error body from an answer with status code.
 func (c *Client) apiError(method, path string, code int, body []byte) *APIError {
 	e := &APIError{Method: method, Path: path, Status: code}
-	var eb struct {
-		Error   string       `json:"error"`
-		Code    string       `json:"code"`
-		Details []FieldError `json:"details"`
-	}
+	var eb api.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
 		e.Message, e.Code, e.Details = eb.Error, eb.Code, eb.Details
 	} else if s := strings.TrimSpace(string(body)); s != "" && len(s) < 300 {
@@ -154,25 +154,23 @@ func (c *Client) sendJSON(ctx context.Context, method, path, contentType string,
 func pathEscape(s string) string { return url.PathEscape(s) }
 
 // Apps lists every app.
-func (c *Client) Apps(ctx context.Context) ([]AppView, []byte, error) {
-	var out struct {
-		Apps []AppView `json:"apps"`
-	}
+func (c *Client) Apps(ctx context.Context) ([]api.AppView, []byte, error) {
+	var out api.AppsView
 	raw, err := c.getJSON(ctx, "/v1/apps", &out)
 	return out.Apps, raw, err
 }
 
 // App returns one app.
-func (c *Client) App(ctx context.Context, name string) (AppView, []byte, error) {
-	var out AppView
+func (c *Client) App(ctx context.Context, name string) (api.AppView, []byte, error) {
+	var out api.AppView
 	raw, err := c.getJSON(ctx, "/v1/apps/"+pathEscape(name), &out)
 	return out, raw, err
 }
 
 // PutApp creates or replaces an app from its file (YAML or JSON, as
 // contentType says).
-func (c *Client) PutApp(ctx context.Context, name, contentType string, body []byte) (PutResult, bool, error) {
-	var out PutResult
+func (c *Client) PutApp(ctx context.Context, name, contentType string, body []byte) (api.PutResult, bool, error) {
+	var out api.PutResult
 	code, err := c.sendJSON(ctx, http.MethodPut, "/v1/apps/"+pathEscape(name), contentType, body, &out)
 	return out, code == http.StatusCreated, err
 }
@@ -184,20 +182,20 @@ func (c *Client) DeleteApp(ctx context.Context, name string) error {
 }
 
 // Instances lists an app's instances with their health.
-func (c *Client) Instances(ctx context.Context, app string) (InstancesView, []byte, error) {
-	var out InstancesView
+func (c *Client) Instances(ctx context.Context, app string) (api.InstancesView, []byte, error) {
+	var out api.InstancesView
 	raw, err := c.getJSON(ctx, "/v1/apps/"+pathEscape(app)+"/instances", &out)
 	return out, raw, err
 }
 
 // AddInstance registers (or replaces) an instance; created is false for a
 // replacement.
-func (c *Client) AddInstance(ctx context.Context, app string, in Instance) (InstanceResult, bool, error) {
+func (c *Client) AddInstance(ctx context.Context, app string, in events.Instance) (api.InstanceResult, bool, error) {
 	body, err := json.Marshal(in)
 	if err != nil {
-		return InstanceResult{}, false, fmt.Errorf("encode instance: %w", err)
+		return api.InstanceResult{}, false, fmt.Errorf("encode instance: %w", err)
 	}
-	var out InstanceResult
+	var out api.InstanceResult
 	code, err := c.sendJSON(ctx, http.MethodPost, "/v1/apps/"+pathEscape(app)+"/instances", "", body, &out)
 	return out, code == http.StatusCreated, err
 }
@@ -209,8 +207,8 @@ func (c *Client) RemoveInstance(ctx context.Context, app, id string) error {
 }
 
 // Routes lists an app's routing rules.
-func (c *Client) Routes(ctx context.Context, app string) (RoutesView, []byte, error) {
-	var out RoutesView
+func (c *Client) Routes(ctx context.Context, app string) (api.RoutesView, []byte, error) {
+	var out api.RoutesView
 	raw, err := c.getJSON(ctx, "/v1/apps/"+pathEscape(app)+"/routes", &out)
 	return out, raw, err
 }
@@ -222,34 +220,30 @@ func (c *Client) DeleteRoute(ctx context.Context, app, id string) error {
 }
 
 // Certs lists every TLS domain's certificate state.
-func (c *Client) Certs(ctx context.Context) ([]CertView, []byte, error) {
-	var out struct {
-		Certs []CertView `json:"certs"`
-	}
+func (c *Client) Certs(ctx context.Context) ([]api.CertView, []byte, error) {
+	var out api.CertsView
 	raw, err := c.getJSON(ctx, "/v1/certs", &out)
 	return out.Certs, raw, err
 }
 
 // Status returns the last render report of every NGINX node.
-func (c *Client) Status(ctx context.Context) (StatusView, []byte, error) {
-	var out StatusView
+func (c *Client) Status(ctx context.Context) (api.StatusView, []byte, error) {
+	var out api.StatusView
 	raw, err := c.getJSON(ctx, "/v1/status", &out)
 	return out, raw, err
 }
 
 // Rollout returns which NGINX nodes serve an app's current revision.
-func (c *Client) Rollout(ctx context.Context, app string) (Rollout, []byte, error) {
-	var out Rollout
+func (c *Client) Rollout(ctx context.Context, app string) (api.RolloutView, []byte, error) {
+	var out api.RolloutView
 	raw, err := c.getJSON(ctx, "/v1/apps/"+pathEscape(app)+"/rollout", &out)
 	return out, raw, err
 }
 
 // Events returns the recent events matching the query (app, subject,
 // limit).
-func (c *Client) Events(ctx context.Context, q url.Values) ([]EventRecord, []byte, error) {
-	var out struct {
-		Events []EventRecord `json:"events"`
-	}
+func (c *Client) Events(ctx context.Context, q url.Values) ([]feed.EventRecord, []byte, error) {
+	var out api.EventsView
 	path := "/v1/events"
 	if len(q) > 0 {
 		path += "?" + q.Encode()

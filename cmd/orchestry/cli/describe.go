@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/feed"
+	"github.com/orchestry/orchestry/services/routing/status"
 )
 
 func (a *app) describeCommand() *cobra.Command {
@@ -64,12 +68,12 @@ Parts an older API does not serve are left out with a note. -o json and
 
 // description is everything describe shows of one app.
 type description struct {
-	app       AppView
-	instances []InstanceView
-	rollout   *Rollout
-	nodes     []Node
-	certs     []CertView
-	events    []EventRecord
+	app       api.AppView
+	instances []api.InstanceView
+	rollout   *api.RolloutView
+	nodes     []status.Node
+	certs     []api.CertView
+	events    []feed.EventRecord
 	// notes say which parts could not be read, and why.
 	notes []string
 	raw   map[string]json.RawMessage
@@ -134,7 +138,7 @@ func (d *description) write(w io.Writer, now time.Time) error {
 	}
 	field("Name", a.Metadata.Name)
 	field("Revision", strconv.FormatUint(d.app.Revision, 10))
-	field("Labels", labels(a.Metadata.Labels))
+	field("Labels", pairs(a.Metadata.Labels))
 	field("Domain", n.Domain)
 	port := ""
 	if n.ExternalPort != 0 {

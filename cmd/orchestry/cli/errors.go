@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/orchestry/orchestry/pkg/events"
 )
 
 // Exit codes of every command, documented in the root command's help.
@@ -52,12 +54,6 @@ func usageErrorf(format string, a ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, a...)}
 }
 
-// FieldError is one invalid field of a 422 answer.
-type FieldError struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
 // APIError is an error answer of the API: its status, and Orchestry's
 // error body {"error", "code", "details"} when the answer had one.
 type APIError struct {
@@ -66,7 +62,7 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
-	Details []FieldError
+	Details []events.FieldError
 	// TokenSource says where the refused token came from (401 and 403
 	// only; empty when no token was given).
 	TokenSource string

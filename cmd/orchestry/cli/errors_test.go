@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchestry/orchestry/services/routing/api"
 )
 
 func TestAPIErrorRendering(t *testing.T) {
@@ -151,7 +153,7 @@ func TestSplitAddress(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	r := Rollout{App: "shop", Revision: 9, Nodes: []RolloutNode{
+	r := api.RolloutView{App: "shop", Revision: 9, Nodes: []api.RolloutNode{
 		{Node: "b", ServedRevision: 8, Outcome: "invalid", Error: "nginx -t failed"},
 		{Node: "a", ServedRevision: 9, Live: true},
 		{Node: "c", ServedRevision: 10},

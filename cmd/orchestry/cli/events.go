@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchestry/orchestry/services/routing/feed"
 )
 
 func (a *app) eventsCommand() *cobra.Command {
@@ -116,7 +118,7 @@ func (a *app) eventsListCommand() *cobra.Command {
 }
 
 // EventLine renders an event for a person: time, subject, summary.
-func EventLine(e EventRecord) string {
+func EventLine(e feed.EventRecord) string {
 	summary := e.Summary
 	if summary == "" {
 		summary = e.Type
@@ -135,7 +137,7 @@ func writeEvent(w io.Writer, format string, data []byte) error {
 		_, err := w.Write(buf.Bytes())
 		return err
 	}
-	var e EventRecord
+	var e feed.EventRecord
 	if err := json.Unmarshal(data, &e); err != nil {
 		_, err := fmt.Fprintf(w, "%s\n", data)
 		return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/status"
 )
 
 // resources maps every accepted spelling to the resource's name.
@@ -127,7 +130,7 @@ func address(in events.Instance) string {
 }
 
 // writeApps prints apps as a table.
-func writeApps(w io.Writer, apps []AppView, wide bool) error {
+func writeApps(w io.Writer, apps []api.AppView, wide bool) error {
 	h := []string{"NAME", "DOMAIN", "PORT", "LB", "INSTANCES", "REVISION"}
 	if wide {
 		h = append(h, "TLS", "ROUTES", "HEALTHCHECK", "LABELS")
@@ -148,29 +151,26 @@ func writeApps(w io.Writer, apps []AppView, wide bool) error {
 					hc = "yes"
 				}
 			}
-			row = append(row, yesNo(s.Networking.SSL.Enabled), strconv.Itoa(len(s.Rules)), hc, labels(v.App.Metadata.Labels))
+			row = append(row, yesNo(s.Networking.SSL.Enabled), strconv.Itoa(len(s.Rules)), hc, pairs(v.App.Metadata.Labels))
 		}
 		t.row(row...)
 	}
 	return t.flush()
 }
 
-// labels renders labels as k=v,k=v sorted by key.
-func labels(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+// pairs renders a map as k=v,k=v sorted by key: an app's labels, or the
+// revision a node serves per app.
+func pairs[V any](m map[string]V) string {
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
+		parts[i] = fmt.Sprintf("%s=%v", k, m[k])
 	}
 	return strings.Join(parts, ",")
 }
 
 // writeInstances prints instances with their health as a table.
-func writeInstances(w io.Writer, ins []InstanceView, wide bool, now time.Time) error {
+func writeInstances(w io.Writer, ins []api.InstanceView, wide bool, now time.Time) error {
 	h := []string{"ID", "ADDRESS", "WEIGHT", "HEALTH", "SINCE"}
 	if wide {
 		h = append(h, "BACKUP", "DRAINING", "LOAD BAND", "FAILURES", "LAST ERROR")
@@ -239,7 +239,7 @@ func writeRoutes(w io.Writer, rules []events.Rule, wide bool) error {
 }
 
 // writeCerts prints certificate states as a table.
-func writeCerts(w io.Writer, certs []CertView, wide bool) error {
+func writeCerts(w io.Writer, certs []api.CertView, wide bool) error {
 	h := []string{"DOMAIN", "APPS", "STATE", "NOT AFTER", "ISSUER"}
 	if wide {
 		h = append(h, "SERIAL", "LAST ERROR", "NEXT ATTEMPT")
@@ -256,7 +256,7 @@ func writeCerts(w io.Writer, certs []CertView, wide bool) error {
 }
 
 // writeNodes prints the NGINX nodes' last reports as a table.
-func writeNodes(w io.Writer, nodes []Node, wide bool, now time.Time) error {
+func writeNodes(w io.Writer, nodes []status.Node, wide bool, now time.Time) error {
 	h := []string{"NODE", "VERSION", "OUTCOME", "APPS", "HASH", "REPORTED"}
 	if wide {
 		h = append(h, "ATTEMPTED", "STATUS ADDR", "SERVED", "PROBLEMS", "ERROR")
@@ -265,24 +265,10 @@ func writeNodes(w io.Writer, nodes []Node, wide bool, now time.Time) error {
 	for _, n := range nodes {
 		row := []string{n.Node, strconv.FormatUint(n.Version, 10), n.Outcome, strconv.Itoa(n.Apps), shortHash(n.Hash), age(n.ReceivedAt, now)}
 		if wide {
-			row = append(row, strconv.FormatUint(n.Attempted, 10), n.StatusAddr, servedRevisions(n.ServedRevisions),
+			row = append(row, strconv.FormatUint(n.Attempted, 10), n.StatusAddr, pairs(n.ServedRevisions),
 				strconv.Itoa(len(n.Problems)), short(n.Error, 60))
 		}
 		t.row(row...)
 	}
 	return t.flush()
-}
-
-// servedRevisions renders app=revision pairs sorted by app.
-func servedRevisions(m map[string]uint64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, ",")
 }

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/status"
 )
 
 // getter fetches one kind of resource and prints it in its format.
@@ -37,7 +41,7 @@ func (g getter) apps(ctx context.Context, name string) error {
 		if structured(g.format) {
 			return writeRaw(g.w, g.format, raw)
 		}
-		return writeApps(g.w, []AppView{v}, g.wide())
+		return writeApps(g.w, []api.AppView{v}, g.wide())
 	}
 	apps, raw, err := g.c.Apps(ctx)
 	if err != nil {
@@ -59,22 +63,13 @@ func (g getter) instances(ctx context.Context, app, id string) error {
 	}
 	list := v.Instances
 	if id != "" {
-		list = nil
-		for _, in := range v.Instances {
-			if in.ID == id {
-				list = append(list, in)
-			}
-		}
+		list = named(list, func(in api.InstanceView) string { return in.ID }, id)
 		if len(list) == 0 {
 			return notFound("instance", app+"/"+id)
 		}
-		if structured(g.format) {
-			one, _ := pick(raw, "instances", "id", id)
-			return writeRaw(g.w, g.format, one)
-		}
 	}
 	if structured(g.format) {
-		return writeRaw(g.w, g.format, raw)
+		return g.writeAnswer(raw, "instances", "id", id)
 	}
 	if g.none(len(list), "instances of "+app) {
 		return nil
@@ -89,22 +84,13 @@ func (g getter) routes(ctx context.Context, app, id string) error {
 	}
 	list := v.Routes
 	if id != "" {
-		list = list[:0:0]
-		for _, r := range v.Routes {
-			if r.ID == id {
-				list = append(list, r)
-			}
-		}
+		list = named(list, func(r events.Rule) string { return r.ID }, id)
 		if len(list) == 0 {
 			return notFound("route", app+"/"+id)
 		}
-		if structured(g.format) {
-			one, _ := pick(raw, "routes", "id", id)
-			return writeRaw(g.w, g.format, one)
-		}
 	}
 	if structured(g.format) {
-		return writeRaw(g.w, g.format, raw)
+		return g.writeAnswer(raw, "routes", "id", id)
 	}
 	if g.none(len(list), "routes of "+app) {
 		return nil
@@ -118,23 +104,13 @@ func (g getter) certs(ctx context.Context, domain string) error {
 		return fmt.Errorf("list certificates: %w", err)
 	}
 	if domain != "" {
-		var one []CertView
-		for _, c := range certs {
-			if c.Domain == domain {
-				one = append(one, c)
-			}
-		}
-		if len(one) == 0 {
+		certs = named(certs, func(c api.CertView) string { return c.Domain }, domain)
+		if len(certs) == 0 {
 			return notFound("certificate for domain", domain)
 		}
-		if structured(g.format) {
-			b, _ := pick(raw, "certs", "domain", domain)
-			return writeRaw(g.w, g.format, b)
-		}
-		certs = one
 	}
 	if structured(g.format) {
-		return writeRaw(g.w, g.format, raw)
+		return g.writeAnswer(raw, "certs", "domain", domain)
 	}
 	if g.none(len(certs), "certificates") {
 		return nil
@@ -149,25 +125,37 @@ func (g getter) nodes(ctx context.Context, name string) error {
 	}
 	nodes := st.Nodes
 	if name != "" {
-		nodes = nil
-		for _, n := range st.Nodes {
-			if n.Node == name {
-				nodes = append(nodes, n)
-			}
-		}
+		nodes = named(nodes, func(n status.Node) string { return n.Node }, name)
 		if len(nodes) == 0 {
 			return notFound("node", name)
 		}
-		if structured(g.format) {
-			b, _ := pick(raw, "nodes", "node", name)
-			return writeRaw(g.w, g.format, b)
-		}
 	}
 	if structured(g.format) {
-		return writeRaw(g.w, g.format, raw)
+		return g.writeAnswer(raw, "nodes", "node", name)
 	}
 	if g.none(len(nodes), "NGINX nodes (none has reported yet)") {
 		return nil
 	}
 	return writeNodes(g.w, nodes, g.wide(), g.now)
+}
+
+// named returns the items whose name (as name gives it) is want.
+func named[T any](items []T, name func(T) string, want string) []T {
+	var out []T
+	for _, it := range items {
+		if name(it) == want {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// writeAnswer prints the API's answer raw for -o json and -o yaml: the whole
+// answer, or, for a NAME, the element of its list under key whose field
+// idField is that name.
+func (g getter) writeAnswer(raw []byte, key, idField, name string) error {
+	if name != "" {
+		raw, _ = pick(raw, key, idField, name)
+	}
+	return writeRaw(g.w, g.format, raw)
 }

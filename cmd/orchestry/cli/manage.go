@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchestry/orchestry/pkg/events"
 )
 
 func (a *app) deleteCommand() *cobra.Command {
@@ -74,7 +76,7 @@ orchestry get instances APP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	var in Instance
+	var in events.Instance
 	var addr string
 	add := &cobra.Command{
 		Use:   "add APP --id ID --address HOST:PORT",

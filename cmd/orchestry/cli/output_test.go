@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/services/routing/api"
+	"github.com/orchestry/orchestry/services/routing/feed"
+	"github.com/orchestry/orchestry/services/routing/status"
 )
 
 func TestJSONToYAMLKeepsOrderAndTypes(t *testing.T) {
@@ -53,18 +57,18 @@ func TestWriteRaw(t *testing.T) {
 
 func TestTables(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	apps := []AppView{
+	apps := []api.AppView{
 		{App: events.App{Metadata: events.Metadata{Name: "shop"}, Spec: events.AppSpec{LBMethod: "least_conn",
 			Networking: events.Networking{ExternalPort: 80, Domain: "shop.example.com"}}},
 			Instances: make([]events.Instance, 2), Revision: 12},
 		{App: events.App{Metadata: events.Metadata{Name: "a"}}, Revision: 3},
 	}
-	ins := []InstanceView{
+	ins := []api.InstanceView{
 		{Instance: events.Instance{ID: "web-1", IP: "10.0.0.1", Port: 8080, Weight: 2},
 			Health: &events.HealthState{State: "unhealthy", Since: now.Add(-90 * time.Second), ConsecutiveFailures: 3, LastError: "connection refused"}},
 		{Instance: events.Instance{ID: "web-2", IP: "::1", Port: 9000, Draining: true}},
 	}
-	nodes := []Node{{RenderReport: events.RenderReport{Node: "nginx-1", Version: 7, Outcome: "applied", Apps: 2, Hash: "0123456789abcdef0123"},
+	nodes := []status.Node{{RenderReport: events.RenderReport{Node: "nginx-1", Version: 7, Outcome: "applied", Apps: 2, Hash: "0123456789abcdef0123"},
 		ReceivedAt: now.Add(-3 * time.Hour), ServedRevisions: map[string]uint64{"shop": 12, "a": 3}}}
 	tests := []struct {
 		name  string
@@ -115,7 +119,7 @@ func TestAge(t *testing.T) {
 }
 
 func TestEventLine(t *testing.T) {
-	e := EventRecord{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), Subject: "instance.registered.shop", Summary: "web-1 at 10.0.0.1:8080"}
+	e := feed.EventRecord{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), Subject: "instance.registered.shop", Summary: "web-1 at 10.0.0.1:8080"}
 	want := "2026-01-02T02:04:05Z  instance.registered.shop              web-1 at 10.0.0.1:8080"
 	if got := EventLine(e); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
@@ -123,5 +127,32 @@ func TestEventLine(t *testing.T) {
 	var buf bytes.Buffer
 	if err := writeEvent(&buf, FormatJSON, []byte("{\n \"seq\": 1\n}")); err != nil || buf.String() != "{\"seq\":1}\n" {
 		t.Errorf("json line %q, %v", buf.String(), err)
+	}
+}
+
+func TestPairs(t *testing.T) {
+	if got := pairs(map[string]string{"tier": "web", "env": "prod"}); got != "env=prod,tier=web" {
+		t.Errorf("labels %q", got)
+	}
+	if got := pairs(map[string]uint64{"shop": 12, "a": 3}); got != "a=3,shop=12" {
+		t.Errorf("served revisions %q", got)
+	}
+	if got := pairs(map[string]string(nil)); got != "" {
+		t.Errorf("no labels %q", got)
+	}
+}
+
+// TestStatusNode holds status -o json to the API's node, but for an empty
+// served_revisions, which it leaves out.
+func TestStatusNode(t *testing.T) {
+	n := status.Node{RenderReport: events.RenderReport{Node: "nginx-1", Version: 7}, ReceivedAt: time.Unix(0, 0).UTC(),
+		ServedRevisions: map[string]uint64{"shop": 12}}
+	want, _ := json.Marshal(n)
+	if got, _ := json.Marshal(statusNode{Node: n, ServedRevisions: n.ServedRevisions}); string(got) != string(want) {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	n.ServedRevisions = map[string]uint64{}
+	if got, _ := json.Marshal(statusNode{Node: n, ServedRevisions: n.ServedRevisions}); strings.Contains(string(got), "served_revisions") {
+		t.Errorf("empty served_revisions printed: %s", got)
 	}
 }

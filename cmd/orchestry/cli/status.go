@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orchestry/orchestry/services/routing/status"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -38,11 +40,15 @@ hash, the revision it serves of each app and when it last reported.`,
 				return fmt.Errorf("list apps: %w", err)
 			}
 			if structured(output) {
+				nodes := make([]statusNode, len(st.Nodes))
+				for i, n := range st.Nodes {
+					nodes[i] = statusNode{Node: n, ServedRevisions: n.ServedRevisions}
+				}
 				return writeValue(a.stdout(), output, struct {
-					API   string `json:"api"`
-					Apps  int    `json:"apps"`
-					Nodes []Node `json:"nodes"`
-				}{c.conn.URL, len(apps), st.Nodes})
+					API   string       `json:"api"`
+					Apps  int          `json:"apps"`
+					Nodes []statusNode `json:"nodes"`
+				}{c.conn.URL, len(apps), nodes})
 			}
 			w := a.stdout()
 			fmt.Fprintf(w, "API:    %s\n", c.conn.URL)
@@ -57,7 +63,7 @@ hash, the revision it serves of each app and when it last reported.`,
 			now := time.Now()
 			for _, n := range st.Nodes {
 				t.row(n.Node, fmt.Sprint(n.Version), n.Outcome, shortHash(n.Hash), fmt.Sprint(n.Apps),
-					servedRevisions(n.ServedRevisions), age(n.ReceivedAt, now)+" ago", short(n.Error, 60))
+					pairs(n.ServedRevisions), age(n.ReceivedAt, now)+" ago", short(n.Error, 60))
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -72,6 +78,17 @@ hash, the revision it serves of each app and when it last reported.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", FormatTable, "output format: table, json or yaml")
 	return cmd
+}
+
+// statusNode is a node as status -o json and -o yaml print it: the API's
+// status.Node, but without served_revisions while the node serves no app.
+// The document is the CLI's own (the API's address, the app count and the
+// nodes), and it has always left the empty map out.
+type statusNode struct {
+	status.Node
+	// ServedRevisions hides the embedded field of the same name, to add
+	// omitempty.
+	ServedRevisions map[string]uint64 `json:"served_revisions,omitempty"`
 }
 
 func (a *app) configCommand() *cobra.Command {

@@ -8,12 +8,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/orchestry/orchestry/services/routing/api"
 )
 
 // RolloutProgress is which NGINX nodes serve at least a revision of an app.
 type RolloutProgress struct {
 	Live    []string
-	Lagging []RolloutNode
+	Lagging []api.RolloutNode
 }
 
 // Done reports whether every node serves the revision.
@@ -21,7 +23,7 @@ func (p RolloutProgress) Done() bool { return len(p.Lagging) == 0 }
 
 // Progress splits a rollout's nodes into those serving revision (or a newer
 // one) and the others, each sorted by node.
-func Progress(r Rollout, revision uint64) RolloutProgress {
+func Progress(r api.RolloutView, revision uint64) RolloutProgress {
 	var p RolloutProgress
 	for _, n := range r.Nodes {
 		if n.ServedRevision >= revision {
@@ -31,12 +33,12 @@ func Progress(r Rollout, revision uint64) RolloutProgress {
 		}
 	}
 	slices.Sort(p.Live)
-	slices.SortFunc(p.Lagging, func(a, b RolloutNode) int { return strings.Compare(a.Node, b.Node) })
+	slices.SortFunc(p.Lagging, func(a, b api.RolloutNode) int { return strings.Compare(a.Node, b.Node) })
 	return p
 }
 
 // describeLagging names each lagging node with its last outcome and error.
-func describeLagging(ns []RolloutNode) string {
+func describeLagging(ns []api.RolloutNode) string {
 	parts := make([]string, len(ns))
 	for i, n := range ns {
 		s := fmt.Sprintf("%s (serves revision %d", n.Node, n.ServedRevision)

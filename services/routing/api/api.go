@@ -3,7 +3,10 @@
 // rollout over the nodes, a node's live config, and the recent and live
 // events (also as Server-Sent Events). Every request
 // needs "Authorization: Bearer <token>"; every error has Orchestry's shape
-// {"error", "code", "details", "timestamp"}.
+// {"error", "code", "details", "timestamp"}. The orchestry command line
+// (cmd/orchestry/cli) decodes the answers into this package's exported
+// types (and those of status, feed and pkg/events they hold), so a change
+// to a type here is a change to the CLI too.
 package api
 
 import (
