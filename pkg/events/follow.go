@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,27 @@ func (f *Follower) markCaughtUp() { f.once.Do(func() { close(f.caughtUp) }) }
 // NATS server that held it loses no event and stalls the follower only
 // for a few seconds.
 func Follow(ctx context.Context, js jetstream.JetStream, o FollowOptions, handle func(Event)) (*Follower, error) {
+	return FollowMessages(ctx, js, o, func(msg jetstream.Msg) {
+		ev, err := Decode(msg.Subject(), msg.Data())
+		if err != nil {
+			if o.Rejected != nil {
+				o.Rejected(msg.Subject(), err)
+			}
+			if o.Source != "" && errors.Is(err, ErrRejected) {
+				if rerr := Reject(ctx, js, o.Source, msg.Subject(), msg.Data(), err); rerr != nil {
+					o.trouble(fmt.Errorf("publish rejection: %w", rerr))
+				}
+			}
+			return
+		}
+		handle(ev)
+	})
+}
+
+// FollowMessages is Follow without decoding: every message of o.Subjects
+// on o.Stream, in stream order, one at a time (o.Rejected and o.Source
+// are not used).
+func FollowMessages(ctx context.Context, js jetstream.JetStream, o FollowOptions, handle func(jetstream.Msg)) (*Follower, error) {
 	cons, err := js.OrderedConsumer(ctx, o.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: o.Subjects,
 		DeliverPolicy:  o.Deliver,
@@ -80,35 +102,55 @@ func Follow(ctx context.Context, js jetstream.JetStream, o FollowOptions, handle
 	if info.NumPending == 0 {
 		f.markCaughtUp()
 	}
-	trouble := func(err error) {
-		if o.Trouble != nil {
-			o.Trouble(fmt.Errorf("follow %s: %w", o.Stream, err))
-		}
-	}
 	f.cc, err = cons.Consume(func(msg jetstream.Msg) {
-		ev, err := Decode(msg.Subject(), msg.Data())
-		if err != nil {
-			if o.Rejected != nil {
-				o.Rejected(msg.Subject(), err)
-			}
-			if o.Source != "" && errors.Is(err, ErrRejected) {
-				if rerr := Reject(ctx, js, o.Source, msg.Subject(), msg.Data(), err); rerr != nil {
-					trouble(fmt.Errorf("publish rejection: %w", rerr))
-				}
-			}
-		} else {
-			handle(ev)
-		}
+		handle(msg)
 		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
 			f.markCaughtUp()
 		}
 	},
 		jetstream.PullHeartbeat(FollowHeartbeat),
 		jetstream.PullExpiry(5*FollowHeartbeat),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { trouble(err) }),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			o.trouble(fmt.Errorf("follow %s: %w", o.Stream, err))
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", o.Stream, err)
 	}
 	return f, nil
+}
+
+func (o FollowOptions) trouble(err error) {
+	if o.Trouble != nil {
+		o.Trouble(err)
+	}
+}
+
+// KVUpdate is one update of a KV bucket key: its value at Revision, or
+// its deletion (a delete or a purge).
+type KVUpdate struct {
+	Key      string
+	Revision uint64
+	Deleted  bool
+	Value    []byte
+}
+
+// WatchKV follows bucket as a KV watch does (the latest revision of every
+// key, then each update) but through FollowMessages, so it has the same
+// heartbeats and recovery: the library's own watcher could stay silent
+// for a minute after the NATS node holding its consumer died. o.Stream,
+// o.Subjects and o.Deliver are set by WatchKV.
+func WatchKV(ctx context.Context, js jetstream.JetStream, bucket string, o FollowOptions, handle func(KVUpdate)) (*Follower, error) {
+	prefix := "$KV." + bucket + "."
+	o.Stream, o.Subjects, o.Deliver = "KV_"+bucket, []string{prefix + ">"}, jetstream.DeliverLastPerSubjectPolicy
+	return FollowMessages(ctx, js, o, func(msg jetstream.Msg) {
+		md, err := msg.Metadata()
+		if err != nil {
+			o.trouble(fmt.Errorf("watch %s: %w", bucket, err))
+			return
+		}
+		op := msg.Headers().Get("KV-Operation")
+		handle(KVUpdate{Key: strings.TrimPrefix(msg.Subject(), prefix), Revision: md.Sequence.Stream,
+			Deleted: op == "DEL" || op == "PURGE", Value: msg.Data()})
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/orchestry/orchestry/pkg/events"
+	"github.com/orchestry/orchestry/pkg/events/eventstest"
 )
 
 // received collects what a follower hands on, for the test to wait on.
@@ -161,4 +162,55 @@ func TestFollowReplaysRejectsAndSurvivesServerRestart(t *testing.T) {
 	tmu.Lock()
 	t.Logf("consumer trouble reported while the server was away: %v", trouble)
 	tmu.Unlock()
+}
+
+// TestWatchKVReplaysLatestThenFollows: WatchKV hands on the latest revision
+// of each key (a deleted key as deleted), then every change, in order.
+func TestWatchKVReplaysLatestThenFollows(t *testing.T) {
+	_, js := eventstest.Start(t, "").Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, events.BucketApps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func() error{
+		func() error { _, err := kv.Put(ctx, "a", []byte("a1")); return err },
+		func() error { _, err := kv.Put(ctx, "b", []byte("b1")); return err },
+		func() error { _, err := kv.Put(ctx, "a", []byte("a2")); return err },
+		func() error { return kv.Delete(ctx, "b") },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var got []string
+	f, err := events.WatchKV(ctx, js, events.BucketApps, events.FollowOptions{}, func(u events.KVUpdate) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s@%d:%s:%v", u.Key, u.Revision, u.Value, u.Deleted))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	<-f.CaughtUp()
+	if _, err := kv.Put(ctx, "c", []byte("c1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	want := "[a@3:a2:false b@4::true c@5:c1:false a@6::true]"
+	waitUntil(t, 30*time.Second, "updates handed on", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 4
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != want {
+		t.Fatalf("updates %v, want %s", got, want)
+	}
 }

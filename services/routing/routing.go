@@ -137,11 +137,12 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Watched before the API takes writes, so every revision is published.
-	watch, err := outbox.Watch(ctx, st.KV())
+	// Followed before the API takes writes, so every revision is published.
+	out, err := outbox.Start(ctx, js, s.log)
 	if err != nil {
 		return fmt.Errorf("routing: %w", err)
 	}
+	defer out.Stop()
 	var (
 		wg      sync.WaitGroup
 		once    sync.Once
@@ -154,7 +155,6 @@ func (s *Service) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	parts := map[string]func(context.Context) error{
-		"outbox": func(ctx context.Context) error { return outbox.Run(ctx, js, watch, s.log) },
 		"intake": intake.New(js, st, s.log).Run,
 		"load":   load.New(js, st, s.cfg.LoadInterval, s.log).Run,
 		"auto": auto.New(js, st, auto.Thresholds{HighRate: s.cfg.AutoHighRate, Windows: s.cfg.AutoWindows,

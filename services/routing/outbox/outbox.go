@@ -1,5 +1,5 @@
 // Package outbox publishes routing.changed.<app> from the apps bucket: it
-// watches every KV update (puts, deletes and purges) and publishes the whole
+// follows every KV update (puts, deletes and purges) and publishes the whole
 // resolved state of the app with the entry's revision. The envelope id is
 // derived from (app, revision), so several replicas, or a restart that sees
 // the same revision again, are de-duplicated by JetStream.
@@ -21,63 +21,42 @@ import (
 // Source is the CloudEvents source of routing's events.
 const Source = "routing"
 
-// Watch opens the watch of kv that Run publishes from. Routing opens it
-// before it takes any write, so that no revision written after the stored
-// ones is skipped (a watch replays only the latest revision per key).
-func Watch(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyWatcher, error) {
-	w, err := kv.WatchAll(ctx)
+// Start follows every update of the apps bucket (events.WatchKV: the
+// latest revision of each app, then each change) and publishes each one,
+// in order, until ctx ends or the returned follower is stopped. Routing
+// starts it before it takes any write, so that no revision written after
+// the stored ones is skipped. Publishing is retried until it succeeds, so
+// no revision is skipped either.
+func Start(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) (*events.Follower, error) {
+	f, err := events.WatchKV(ctx, js, events.BucketApps, events.FollowOptions{
+		Trouble: func(err error) { log.Warn().Err(err).Msg("outbox watch") },
+	}, func(u events.KVUpdate) { publish(ctx, js, u, log) })
 	if err != nil {
-		return nil, fmt.Errorf("outbox: watch %s: %w", events.BucketApps, err)
+		return nil, fmt.Errorf("outbox: %w", err)
 	}
-	return w, nil
+	return f, nil
 }
 
-// Run publishes one RoutingState per update of w until ctx ends, then
-// stops w. Publishing is retried until it succeeds, so no revision w
-// delivers is skipped.
-func Run(ctx context.Context, js jetstream.JetStream, w jetstream.KeyWatcher, log zerolog.Logger) error {
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("outbox: watcher of %s closed", events.BucketApps)
-			}
-			if e == nil {
-				log.Debug().Msg("outbox caught up with stored apps")
-				continue
-			}
-			publish(ctx, js, e, log)
-		}
-	}
-}
-
-// publish sends the state of one entry, retrying with back-off until it is
-// stored or ctx ends.
-func publish(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEntry, log zerolog.Logger) {
-	app, rev := e.Key(), e.Revision()
-	env, err := Envelope(e)
+// publish sends the state of one update, retrying with back-off until it
+// is stored or ctx ends.
+func publish(ctx context.Context, js jetstream.JetStream, u events.KVUpdate, log zerolog.Logger) {
+	env, err := Envelope(u)
 	if err != nil {
 		// Never happens for records written by routing; skip rather than block.
-		log.Error().Err(err).Str("app", app).Uint64("revision", rev).Msg("outbox cannot build routing state")
+		log.Error().Err(err).Str("app", u.Key).Uint64("revision", u.Revision).Msg("outbox cannot build routing state")
 		return
 	}
 	delay := 50 * time.Millisecond
 	for {
-		_, err := events.PublishEnvelope(ctx, js, events.RoutingChanged(app), env)
+		_, err := events.PublishEnvelope(ctx, js, events.RoutingChanged(u.Key), env)
 		if err == nil {
-			log.Info().Str("app", app).Uint64("revision", rev).Str("operation", e.Operation().String()).Msg("routing changed published")
+			log.Info().Str("app", u.Key).Uint64("revision", u.Revision).Bool("deleted", u.Deleted).Msg("routing changed published")
 			return
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		log.Warn().Err(err).Str("app", app).Uint64("revision", rev).Dur("retry_in", delay).Msg("routing changed publish failed")
+		log.Warn().Err(err).Str("app", u.Key).Uint64("revision", u.Revision).Dur("retry_in", delay).Msg("routing changed publish failed")
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -89,17 +68,16 @@ func publish(ctx context.Context, js jetstream.JetStream, e jetstream.KeyValueEn
 	}
 }
 
-// Envelope builds the routing.changed envelope of one KV entry, with the
-// deterministic id routing-<app>-<revision>.
-func Envelope(e jetstream.KeyValueEntry) (events.Envelope, error) {
-	app, rev := e.Key(), e.Revision()
+// Envelope builds the routing.changed envelope of one update of the apps
+// bucket, with the deterministic id routing-<app>-<revision>.
+func Envelope(u events.KVUpdate) (events.Envelope, error) {
+	app, rev := u.Key, u.Revision
 	var st events.RoutingState
-	switch e.Operation() {
-	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
+	if u.Deleted {
 		st = events.RoutingState{App: events.App{Metadata: events.Metadata{Name: app}}, Deleted: true, Revision: rev}
-	default:
+	} else {
 		var rec events.AppRecord
-		if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		if err := json.Unmarshal(u.Value, &rec); err != nil {
 			return events.Envelope{}, fmt.Errorf("outbox %s: decode revision %d: %w", app, rev, err)
 		}
 		st = State(rec, rev)

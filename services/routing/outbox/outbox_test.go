@@ -30,7 +30,7 @@ func TestSameRevisionIsDeduplicated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := outbox.Envelope(entry)
+		env, err := outbox.Envelope(events.KVUpdate{Key: entry.Key(), Revision: entry.Revision(), Value: entry.Value()})
 		if err != nil {
 			t.Fatal(err)
 		}
