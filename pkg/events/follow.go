@@ -36,17 +36,42 @@ type FollowOptions struct {
 	Trouble func(err error)
 }
 
-// Follower is a running ordered consumer feeding decoded events to a
-// handler.
+// followStall is how often a follower checks that it is moving: with
+// events pending on the server and none handed on for two checks in a row,
+// it recreates its consumer from the last event handled. The library
+// recreates the consumer itself after a reconnection or missed
+// heartbeats, but compose-test saw that recreation stay stuck for over a
+// minute after a NATS node died.
+const followStall = 5 * time.Second
+
+// Follower is a running ordered consumer feeding messages to a handler.
 type Follower struct {
-	cc       jetstream.ConsumeContext
+	js       jetstream.JetStream
+	o        FollowOptions
+	handle   func(jetstream.Msg)
 	caughtUp chan struct{}
 	once     sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	mu   sync.Mutex // serializes handle; guards what follows
+	gen  int        // consumer generation: messages of older ones are dropped
+	last uint64     // stream sequence of the last message handed on
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
 }
 
-// Stop ends the follower; the handler is not called after Stop returns
-// except for a message already being handled.
-func (f *Follower) Stop() { f.cc.Stop() }
+// Stop ends the follower; the handler is not called after Stop returns.
+func (f *Follower) Stop() {
+	f.stopOnce.Do(func() { close(f.stop) })
+	f.mu.Lock()
+	f.gen++
+	cc := f.cc
+	f.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+}
 
 // CaughtUp is closed once the follower has handled every event that was
 // in the stream when it started.
@@ -84,40 +109,118 @@ func Follow(ctx context.Context, js jetstream.JetStream, o FollowOptions, handle
 }
 
 // FollowMessages is Follow without decoding: every message of o.Subjects
-// on o.Stream, in stream order, one at a time (o.Rejected and o.Source
-// are not used).
+// on o.Stream, in stream order, one at a time and each once (o.Rejected
+// and o.Source are not used).
 func FollowMessages(ctx context.Context, js jetstream.JetStream, o FollowOptions, handle func(jetstream.Msg)) (*Follower, error) {
-	cons, err := js.OrderedConsumer(ctx, o.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: o.Subjects,
-		DeliverPolicy:  o.Deliver,
-	})
+	f := &Follower{js: js, o: o, handle: handle, caughtUp: make(chan struct{}), stop: make(chan struct{})}
+	if err := f.start(ctx, true); err != nil {
+		return nil, err
+	}
+	go f.watch(ctx)
+	return f, nil
+}
+
+// start creates a consumer from the last message handed on (from o.Deliver
+// before any) and consumes it as a new generation.
+func (f *Follower) start(ctx context.Context, first bool) error {
+	f.mu.Lock()
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.o.Subjects, DeliverPolicy: f.o.Deliver}
+	if f.last > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.last+1
+	}
+	f.gen++
+	gen := f.gen
+	f.mu.Unlock()
+	cons, err := f.js.OrderedConsumer(ctx, f.o.Stream, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", o.Stream, err)
+		return fmt.Errorf("follow %s: %w", f.o.Stream, err)
 	}
-	f := &Follower{caughtUp: make(chan struct{})}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", o.Stream, err)
-	}
-	if info.NumPending == 0 {
-		f.markCaughtUp()
-	}
-	f.cc, err = cons.Consume(func(msg jetstream.Msg) {
-		handle(msg)
-		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
+	if first {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", f.o.Stream, err)
+		}
+		if info.NumPending == 0 {
 			f.markCaughtUp()
+		}
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		md, err := msg.Metadata()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if gen != f.gen || (err == nil && md.Sequence.Stream <= f.last) {
+			return // an older consumer's, or one handed on already
+		}
+		f.handle(msg)
+		if err == nil {
+			f.last = md.Sequence.Stream
+			if md.NumPending == 0 {
+				f.markCaughtUp()
+			}
 		}
 	},
 		jetstream.PullHeartbeat(FollowHeartbeat),
 		jetstream.PullExpiry(5*FollowHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			o.trouble(fmt.Errorf("follow %s: %w", o.Stream, err))
+			f.o.trouble(fmt.Errorf("follow %s: %w", f.o.Stream, err))
 		}),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", o.Stream, err)
+		return fmt.Errorf("follow %s: %w", f.o.Stream, err)
 	}
-	return f, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if gen != f.gen { // stopped meanwhile
+		cc.Stop()
+		return nil
+	}
+	f.cons, f.cc = cons, cc
+	return nil
+}
+
+// watch recreates the consumer when events are pending on the server but
+// none has been handed on for two checks in a row, until Stop or ctx ends.
+func (f *Follower) watch(ctx context.Context) {
+	t := time.NewTicker(followStall)
+	defer t.Stop()
+	var seen uint64
+	stalls := 0
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f.mu.Lock()
+		last, cons := f.last, f.cons
+		f.mu.Unlock()
+		ictx, cancel := context.WithTimeout(ctx, followStall)
+		info, err := cons.Info(ictx)
+		cancel()
+		pending := err != nil || info.NumPending > 0
+		if last != seen || !pending {
+			seen, stalls = last, 0
+			continue
+		}
+		if stalls++; stalls < 2 {
+			continue
+		}
+		f.o.trouble(fmt.Errorf("follow %s: events pending but none handed on for %s (consumer: %v); recreating it after sequence %d",
+			f.o.Stream, 2*followStall, err, last))
+		f.mu.Lock()
+		old := f.cc
+		f.mu.Unlock()
+		old.Stop()
+		sctx, cancel := context.WithTimeout(ctx, followStall)
+		if err := f.start(sctx, false); err != nil {
+			f.o.trouble(err) // tried again at the next check
+		} else {
+			stalls = 0
+		}
+		cancel()
+	}
 }
 
 func (o FollowOptions) trouble(err error) {

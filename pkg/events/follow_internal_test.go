@@ -1,0 +1,94 @@
+package events
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestFollowerRecreatesAStuckConsumer: a consumer that stops delivering
+// without any error (as one did for over a minute after a NATS node died)
+// is noticed by the follower's own check, events pending on the server
+// and none handed on, and recreated after the last event handled: the
+// events published meanwhile arrive, each once and in order.
+func TestFollowerRecreatesAStuckConsumer(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := func(n int) {
+		for range n {
+			if _, err := js.Publish(ctx, "t.x", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pub(3)
+	var mu sync.Mutex
+	var seqs []uint64
+	var trouble []string
+	f, err := FollowMessages(ctx, js, FollowOptions{Stream: "T", Subjects: []string{"t.>"}, Deliver: jetstream.DeliverAllPolicy,
+		Trouble: func(err error) { mu.Lock(); trouble = append(trouble, err.Error()); mu.Unlock() }},
+		func(m jetstream.Msg) {
+			md, _ := m.Metadata()
+			mu.Lock()
+			seqs = append(seqs, md.Sequence.Stream)
+			mu.Unlock()
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	<-f.CaughtUp()
+	// The consumer goes quiet without telling anyone.
+	f.mu.Lock()
+	f.cc.Stop()
+	f.mu.Unlock()
+	pub(4)
+	deadline := time.Now().Add(time.Minute) // the check runs every followStall
+	for {
+		mu.Lock()
+		n := len(seqs)
+		mu.Unlock()
+		if n >= 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handed on %v within a minute of the consumer going quiet; trouble %v", seqs, trouble)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // a duplicate would show now
+	mu.Lock()
+	defer mu.Unlock()
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("handed on %v, want 1..7 once each in order", seqs)
+		}
+	}
+	if len(seqs) != 7 || len(trouble) == 0 {
+		t.Fatalf("handed on %v, trouble %v: want 7 and the recreation reported", seqs, trouble)
+	}
+	t.Logf("recreated: %s", trouble[len(trouble)-1])
+}
