@@ -157,6 +157,9 @@ type Service struct {
 	// crash skips leaving the member group on stop (tests simulate a
 	// replica that died).
 	crash bool
+	// started is when the service was made: routing changes published
+	// before it are a replay.
+	started time.Time
 
 	prom *promMetrics
 }
@@ -196,6 +199,7 @@ func New(nc *nats.Conn, cfg Config, log zerolog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("health: jetstream: %w", err)
 	}
 	s := &Service{
+		started: time.Now(),
 		cfg:     cfg,
 		js:      js,
 		log:     log.With().Str("service", "health").Str("replica", cfg.Replica).Logger(),

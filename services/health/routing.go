@@ -33,6 +33,11 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 	if !s.gate.Admit(app, rs.Revision) {
 		return
 	}
+	// A change replayed at start brings many targets at once: their first
+	// probes are spread over a period. A change published since is an
+	// instance registered or an app changed: its new targets are probed
+	// at once, so a new instance is served as soon as it is healthy.
+	replayed := !ev.Envelope.Time.After(s.started)
 	want := map[string]bool{}
 	var view []member
 	var drain, undrain []events.Instance
@@ -52,7 +57,8 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 				undrain = append(undrain, in)
 			}
 			t := newTarget(app, rs.App.HealthCheck, in)
-			s.sched.Set(schedule.Spec[target]{Key: key, Period: period(rs.App.HealthCheck), InitialDelay: initialDelay(rs.App.HealthCheck), Value: t})
+			s.sched.Set(schedule.Spec[target]{Key: key, Period: period(rs.App.HealthCheck), InitialDelay: initialDelay(rs.App.HealthCheck),
+				Spread: replayed, Value: t})
 		}
 	}
 	s.applyDraining(ctx, app, drain, undrain)

@@ -25,6 +25,11 @@ type Spec[T any] struct {
 	Period time.Duration
 	// InitialDelay is the wait before the first run of a new target.
 	InitialDelay time.Duration
+	// Spread adds a random part of Period to the first run's wait, so
+	// that many targets added at once (a replica starting) do not all
+	// run together. A target added alone (an instance registered) goes
+	// without it, and is first run right after InitialDelay.
+	Spread bool
 	// Value is handed to the work function.
 	Value T
 }
@@ -87,7 +92,10 @@ func (s *Scheduler[T]) Set(spec Spec[T]) {
 		}
 		return
 	}
-	phase := time.Duration(rand.Float64() * float64(spec.Period))
+	var phase time.Duration
+	if spec.Spread {
+		phase = time.Duration(rand.Float64() * float64(spec.Period))
+	}
 	it := &item[T]{spec: spec, next: time.Now().Add(spec.InitialDelay + phase)}
 	s.targets[spec.Key] = it
 	heap.Push(&s.h, it)

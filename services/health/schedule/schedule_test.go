@@ -83,3 +83,34 @@ func TestRunsEveryTargetAndSkipsBusy(t *testing.T) {
 		t.Error("Has disagrees with Set/Remove")
 	}
 }
+
+// TestFirstRunSpreadOnlyWhenAsked: a target added alone is first run at
+// once (after its initial delay); targets added with Spread have their
+// first runs scattered over a period. Checked through the scheduled
+// times, not the clock.
+func TestFirstRunSpreadOnlyWhenAsked(t *testing.T) {
+	s := New(1, func(context.Context, string, int) {}, func(string) bool { return true })
+	period, delay := time.Hour, time.Minute
+	before := time.Now()
+	s.Set(Spec[int]{Key: "alone", Period: period, InitialDelay: delay})
+	for i := range 50 {
+		s.Set(Spec[int]{Key: string(rune('a' + i)), Period: period, InitialDelay: delay, Spread: true})
+	}
+	after := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next := s.targets["alone"].next; next.Before(before.Add(delay)) || next.After(after.Add(delay)) {
+		t.Errorf("alone: first run %s after adding, want its initial delay %s", next.Sub(before), delay)
+	}
+	var lo, hi time.Duration = period, 0
+	for i := range 50 {
+		d := s.targets[string(rune('a'+i))].next.Sub(before) - delay
+		if d < 0 || d > period+after.Sub(before) {
+			t.Fatalf("spread target first run %s past its delay, want within the period %s", d, period)
+		}
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if hi-lo < period/4 {
+		t.Errorf("50 spread first runs fall within %s of each other, want them scattered over %s", hi-lo, period)
+	}
+}
