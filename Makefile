@@ -5,11 +5,11 @@ GO          ?= go
 BIN         := bin
 TOOLS       := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck
-MODULES     := pkg/events services/routing services/health services/renderer services/certs services/metrics cmd/orchestry
+MODULES     := pkg/events services/routing services/health services/renderer services/certs services/metrics cmd/orchestry bench
 PKGS        := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-short lint bench nginx clean
+.PHONY: all build run test test-short lint bench bench-quick nginx clean
 
 all: build
 
@@ -50,15 +50,18 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## bench: render, reload, metrics ingest, probe capacity, convergence and
-## throughput through the rendered config against a hand-written one
+## bench: the performance report (bench/run full, about 20 minutes): render
+## and apply at 100/1,000/10,000 apps, event-to-serving latency,
+## failure convergence against plain NGINX, churn, throughput against a
+## hand-written NGINX config and Caddy, probe capacity and metrics ingest;
+## writes bench/results/<date>-full.md and bench/results/latest.md
 bench: nginx
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./services/renderer/render/
-	scripts/bench-reload
-	$(GO) test -run '^$$' -bench . -benchmem ./services/metrics/
-	$(GO) run ./services/health/cmd/probebench -targets 1000,5000,10000
-	$(GO) test -run '^$$' -bench Convergence -benchtime 1x ./cmd/orchestry/e2e/
-	scripts/bench-throughput
+	GO=$(GO) bench/run full
+
+## bench-quick: the same, reduced to a few minutes (fewer trials and rounds,
+## 100/1,000 apps only, shorter churn): bench/results/<date>-quick.md
+bench-quick: nginx
+	GO=$(GO) bench/run quick
 
 ## images: Docker images of every service, NATS, the renderer with NGINX and
 ## the all-in-one, built locally without pulling (deploy/images/README.md)

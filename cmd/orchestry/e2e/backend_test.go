@@ -8,14 +8,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/orchestry/orchestry/services/health/probe"
 )
 
 // backend is a real HTTP backend on loopback that a test can kill, revive,
-// make answer 500 on its traffic paths, make flap on its health path, or
-// make dead. It answers /healthz for probes and everything else as traffic,
-// and records when it last served traffic.
+// make answer 500 on its traffic paths, or make flap on its health path. It
+// answers /healthz for probes and everything else as traffic. (The backend
+// that records the requests it gets while dead, for the failure-convergence
+// benchmark, is bench/internal/stack's.)
 type backend struct {
 	t    testing.TB
 	ID   string
@@ -26,16 +25,7 @@ type backend struct {
 	flap    atomic.Bool  // health alternates 200 and 503 on each probe
 	probes  atomic.Int64 // health requests seen
 	served  atomic.Int64 // traffic requests seen
-	last    atomic.Int64 // unix nanos of the last traffic request
 	delay   atomic.Int64 // nanoseconds each traffic request waits before its answer
-
-	// dead: every request, probe or traffic, has its connection reset once
-	// read, so NGINX counts an error and tries the next server; unlike
-	// Kill, the requests still arrive and the times of traffic ones (not
-	// carrying the prober header) are recorded in deadSeen.
-	dead     atomic.Bool
-	deadMu   sync.Mutex
-	deadSeen []time.Time
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -67,7 +57,6 @@ func (b *backend) serve(ln net.Listener) {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b.served.Add(1)
-		b.last.Store(time.Now().UnixNano())
 		w.Header().Set("X-Instance", b.ID)
 		w.Header().Set("X-Request-URI", r.RequestURI)
 		if r.URL.Path == "/slow" { // holds the connection: a long request
@@ -80,45 +69,11 @@ func (b *backend) serve(ln net.Listener) {
 		}
 		fmt.Fprintf(w, "%s\n", b.ID)
 	})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b.dead.Load() {
-			b.reset(w, r)
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	b.mu.Lock()
 	b.srv = srv
 	b.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
-}
-
-// reset records a traffic request seen while dead and resets its
-// connection (RST, not FIN).
-func (b *backend) reset(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get(probe.ProberHeader) == "" {
-		b.deadMu.Lock()
-		if len(b.deadSeen) < 100_000 {
-			b.deadSeen = append(b.deadSeen, time.Now())
-		}
-		b.deadMu.Unlock()
-	}
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
-}
-
-// seenDead returns the times of the traffic requests seen while dead.
-func (b *backend) seenDead() []time.Time {
-	b.deadMu.Lock()
-	defer b.deadMu.Unlock()
-	return append([]time.Time(nil), b.deadSeen...)
 }
 
 // Kill closes the listener and every open connection, as a crashed process
@@ -148,13 +103,4 @@ func (b *backend) Revive() {
 		b.t.Fatalf("revive %s: %v", b.ID, err)
 	}
 	b.serve(ln)
-}
-
-// lastServed is when the backend last answered traffic (zero: never).
-func (b *backend) lastServed() time.Time {
-	n := b.last.Load()
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }

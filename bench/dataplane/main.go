@@ -1,7 +1,8 @@
-// Command throughputbench measures requests/s and p99 latency through the
-// NGINX config Orchestry renders, against a hand-written config for the
-// same backends (handwritten.conf), on the same NGINX binary, with the same
-// load tool (wrk), in the same run.
+// Command dataplane measures requests/s and p99 latency through the NGINX
+// config Orchestry renders, against a hand-written config for the same
+// backends (handwritten.conf), on the same NGINX binary, and against Caddy
+// (built from its Go module by bench/caddy, with -caddy) as a peer, with the
+// same load tool (wrk), in the same run.
 //
 // One app with four healthy instances and default settings (round robin)
 // is rendered by the render package, as the renderer would for `make run`,
@@ -16,6 +17,8 @@
 // process that reads and discards) and as the standalone renderer writes
 // it without ORCHESTRY_NGINX_SYSLOG (a plain access log file); the
 // hand-written one with the same syslog JSON log and with access_log off;
+// Caddy's reverse_proxy with the same settings (caddy.conf: the four
+// backends, round robin, kept-alive upstream connections, no access log);
 // and, for diagnosis, the rendered one with its access_log line replaced by
 // `access_log off`. Further diagnostic variants (see -variants) change one
 // more thing in the rendered config each: the upstream's keepalive, and the
@@ -32,7 +35,11 @@
 // to -front-cpus, and everything else (backends, wrk, this process) to
 // -load-cpus, so the config under test has a core of its own.
 //
-//	go run ./services/renderer/cmd/throughputbench -rounds 5 -duration 5s
+// With -out it also writes its figures as JSON (package result) for the
+// report generator (bench/report).
+//
+//	go build -o bin/caddy ./bench/caddy
+//	go run ./bench/dataplane -mode full -caddy bin/caddy -out bench/results/raw
 package main
 
 import (
@@ -85,7 +92,10 @@ type variant struct {
 	log      string
 	edits    []edit // diagnostic changes to the rendered config
 
+	caddy bool // Caddy, not NGINX
+
 	sup     *nginx.Supervisor
+	caddyP  *caddyProc
 	port    int
 	results []result
 }
@@ -97,6 +107,7 @@ func allVariants() []*variant {
 		{key: "rendered-file", title: "rendered, plain access log file (renderer without ORCHESTRY_NGINX_SYSLOG)", rendered: true, log: logFile},
 		{key: "rendered-nolog", title: "rendered, its access_log replaced by `access_log off` (diagnostic)", rendered: true, log: logOff},
 		{key: "hand-nolog", title: "hand-written, access_log off", log: logOff},
+		{key: "caddy", title: "Caddy " + caddyVersion + " reverse_proxy, round robin, keepalive, no access log (peer)", log: logOff, caddy: true},
 		// Not measured by default.
 		{key: "rendered-syslog-ka64", title: "rendered-syslog with `keepalive 64` in its upstream instead of the rendered value (diagnostic)",
 			rendered: true, log: logSyslog, edits: []edit{keepalive64}},
@@ -135,6 +146,9 @@ var ratios = [][3]string{
 	{"rendered-syslog", "hand-syslog", "as deployed, like for like (target ≥ 0.95)"},
 	{"rendered-nolog", "hand-nolog", "rendered directives alone, no log on either side"},
 	{"rendered-syslog", "hand-nolog", "as deployed against the leanest hand-written config"},
+	{"rendered-nolog", "caddy", "rendered directives alone against Caddy (no log on either side)"},
+	{"rendered-syslog", "caddy", "as deployed against Caddy without an access log"},
+	{"hand-nolog", "caddy", "hand-written NGINX against Caddy, no log on either side"},
 	{"rendered-file", "hand-nolog", "renderer's file log against the leanest hand-written config"},
 	{"rendered-syslog-ka64", "hand-syslog", "diagnostic: as deployed, but keepalive 64"},
 	{"rendered-nolog-ka64", "hand-nolog", "diagnostic: no log, keepalive 64"},
@@ -162,35 +176,61 @@ type config struct {
 	rounds, conns, threads int
 	workers                int
 	pin                    bool
-	frontCPUs, loadCPUs    string
+	frontCPUs, loadCPUs    string // CPU lists
 	wrk, nginxBin          string
 	keep                   bool
 	maxOther               float64
+	caddyBin               string
+	out, mode              string
 }
 
 func main() {
 	var c config
 	var variants string
-	flag.DurationVar(&c.duration, "duration", 5*time.Second, "length of each measured wrk run")
-	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured wrk run per config before the first round")
-	flag.IntVar(&c.rounds, "rounds", 5, "measured runs per config, interleaved")
+	flag.StringVar(&c.mode, "mode", "full", "quick or full: quick shortens the defaults of -rounds (2), -duration (3s) and -warmup (1s)")
+	flag.DurationVar(&c.duration, "duration", 0, "length of each measured wrk run (default 5s)")
+	flag.DurationVar(&c.warmup, "warmup", 0, "unmeasured wrk run per config before the first round (default 2s)")
+	flag.IntVar(&c.rounds, "rounds", 0, "measured runs per config, interleaved (default 5)")
 	flag.IntVar(&c.conns, "connections", 64, "wrk connections (-c)")
 	flag.IntVar(&c.threads, "threads", 1, "wrk threads (-t)")
-	flag.IntVar(&c.workers, "workers", 1, "worker_processes of the NGINX under test (both configs)")
-	flag.BoolVar(&c.pin, "pin", true, "pin the NGINX under test to -front-cpus and the rest to -load-cpus (needs 2+ CPUs)")
+	flag.IntVar(&c.workers, "workers", 1, "worker_processes of the NGINX under test (both configs); GOMAXPROCS of Caddy")
+	flag.BoolVar(&c.pin, "pin", true, "pin the NGINX (or Caddy) under test to -front-cpus and the rest to -load-cpus (needs 2+ CPUs)")
 	flag.StringVar(&c.frontCPUs, "front-cpus", "0", "CPU list (taskset -c) of the NGINX under test")
 	flag.StringVar(&c.loadCPUs, "load-cpus", "1", "CPU list of the backends, wrk and this process")
-	flag.StringVar(&variants, "variants", defaultVariants, "configs to measure: "+variantKeys())
+	flag.StringVar(&variants, "variants", "", "configs to measure (default: "+defaultVariants+", and caddy with -caddy): "+variantKeys())
 	flag.StringVar(&c.wrk, "wrk", "wrk", "wrk executable")
 	flag.StringVar(&c.nginxBin, "nginx", "", "nginx executable (default: nginx on PATH, else /usr/sbin/nginx)")
+	flag.StringVar(&c.caddyBin, "caddy", "", "caddy executable built by bench/caddy (go build -o bin/caddy ./bench/caddy); empty: no Caddy")
+	flag.StringVar(&c.out, "out", "", "directory for the JSON result (dataplane.json); empty: none")
 	flag.Float64Var(&c.maxOther, "max-other", 0.15, "measure a run again (budget: one extra round) when other processes took more than this share of a core meanwhile")
 	flag.BoolVar(&c.keep, "keep", false, "keep the temporary NGINX prefixes (configs, logs) and print where")
 	flag.Parse()
+	quick := c.mode == "quick"
+	if !quick && c.mode != "full" {
+		fmt.Fprintf(os.Stderr, "-mode must be quick or full, not %q\n", c.mode)
+		os.Exit(2)
+	}
+	dflt := func(d *time.Duration, q, f time.Duration) {
+		if *d == 0 {
+			*d = map[bool]time.Duration{true: q, false: f}[quick]
+		}
+	}
+	dflt(&c.duration, 3*time.Second, 5*time.Second)
+	dflt(&c.warmup, time.Second, 2*time.Second)
+	if c.rounds == 0 {
+		c.rounds = map[bool]int{true: 2, false: 5}[quick]
+	}
+	if variants == "" {
+		variants = defaultVariants
+		if c.caddyBin != "" {
+			variants += ",caddy"
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, c, variants); err != nil {
-		fmt.Fprintln(os.Stderr, "throughputbench:", err)
+		fmt.Fprintln(os.Stderr, "dataplane:", err)
 		stop()
 		os.Exit(1)
 	}
@@ -226,7 +266,13 @@ func run(ctx context.Context, c config, names string) error {
 		}
 	}
 
-	root, err := os.MkdirTemp("", "throughputbench")
+	for _, v := range vs {
+		if v.caddy && c.caddyBin == "" {
+			return errors.New("variant caddy needs -caddy (go build -o bin/caddy ./bench/caddy)")
+		}
+	}
+	started := time.Now()
+	root, err := os.MkdirTemp("", "dataplane")
 	if err != nil {
 		return err
 	}
@@ -245,7 +291,7 @@ func run(ctx context.Context, c config, names string) error {
 	defer func() {
 		for _, s := range sups {
 			if err := s.Stop(10 * time.Second); err != nil {
-				fmt.Fprintln(os.Stderr, "throughputbench: stop nginx:", err)
+				fmt.Fprintln(os.Stderr, "dataplane: stop nginx:", err)
 			}
 		}
 	}()
@@ -297,6 +343,18 @@ func run(ctx context.Context, c config, names string) error {
 	for i, v := range vs {
 		v.port = ports[2*i]
 		prefix := filepath.Join(root, v.key)
+		if v.caddy {
+			p, err := startCaddy(ctx, c, prefix, v.port, backendAddrs)
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.key, err)
+			}
+			v.caddyP = p
+			defer p.stop()
+			if err := checkSpread(ctx, v.port); err != nil {
+				return fmt.Errorf("%s: %w", v.key, err)
+			}
+			continue
+		}
 		var conf string
 		if v.rendered {
 			conf, err = renderedConfig(prefix, v, ports[2*i+1], backendAddrs, c.workers, sink.addr())
@@ -364,7 +422,15 @@ func run(ctx context.Context, c config, names string) error {
 			return fmt.Errorf("an NGINX restarted %d times during the run; figures are not valid", n)
 		}
 	}
+	for _, v := range vs {
+		if v.caddyP != nil && v.caddyP.exited() {
+			return errors.New("caddy exited during the run; figures are not valid")
+		}
+	}
 	report(vs, c.maxOther)
+	if c.out != "" {
+		return writeJSON(c, vs, bin, started)
+	}
 	return nil
 }
 

@@ -73,7 +73,7 @@ const clockTicks = 100
 
 // measure runs wrk against the variant for d.
 func measure(ctx context.Context, c config, wrkBin string, v *variant, back *nginx.Supervisor, backStatus string, s *sink, d time.Duration) (result, error) {
-	front, _ := v.sup.AcceptingWorkers()
+	front := v.frontPids()
 	backW, _ := back.AcceptingWorkers()
 	args := []string{"-t" + strconv.Itoa(c.threads), "-c" + strconv.Itoa(c.conns),
 		"-d" + strconv.Itoa(int(d/time.Second)) + "s", "--latency", fmt.Sprintf("http://127.0.0.1:%d/", v.port)}
