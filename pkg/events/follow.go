@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,6 +144,12 @@ func (f *Follower) start(ctx context.Context, first bool) error {
 		if info.NumPending == 0 {
 			f.markCaughtUp()
 		}
+		if f.o.Deliver == jetstream.DeliverNewPolicy {
+			// What came before is not wanted: count it as handed on.
+			f.mu.Lock()
+			f.last = max(f.last, info.Delivered.Stream)
+			f.mu.Unlock()
+		}
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		md, err := msg.Metadata()
@@ -198,8 +205,12 @@ func (f *Follower) watch(ctx context.Context) {
 		f.mu.Unlock()
 		ictx, cancel := context.WithTimeout(ctx, followStall)
 		info, err := cons.Info(ictx)
+		// The consumer's own count comes from the server that holds
+		// it, which may be a stream replica behind the leader; the
+		// leader's newest event says what exists.
+		newest, nerr := f.newest(ictx)
 		cancel()
-		pending := err != nil || info.NumPending > 0
+		pending := err != nil || info.NumPending > 0 || (nerr == nil && newest > last)
 		if last != seen || !pending {
 			seen, stalls = last, 0
 			continue
@@ -207,8 +218,8 @@ func (f *Follower) watch(ctx context.Context) {
 		if stalls++; stalls < 2 {
 			continue
 		}
-		f.o.trouble(fmt.Errorf("follow %s: events pending but none handed on for %s (consumer: %v); recreating it after sequence %d",
-			f.o.Stream, 2*followStall, err, last))
+		f.o.trouble(fmt.Errorf("follow %s: events pending but none handed on for %s (consumer: %v, newest on the leader %d); recreating it after sequence %d",
+			f.o.Stream, 2*followStall, err, newest, last))
 		f.mu.Lock()
 		old := f.cc
 		f.mu.Unlock()
@@ -221,6 +232,44 @@ func (f *Follower) watch(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// newest is the stream sequence of the newest message on the follower's
+// subjects, as the stream's leader answers (a direct get could be answered
+// by a replica that lags); 0 when there is none.
+func (f *Follower) newest(ctx context.Context) (uint64, error) {
+	var newest uint64
+	for _, subj := range f.o.Subjects {
+		req, err := json.Marshal(struct {
+			LastBySubject string `json:"last_by_subj"`
+		}{subj})
+		if err != nil {
+			return 0, err
+		}
+		msg, err := f.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+f.o.Stream, req)
+		if err != nil {
+			return 0, fmt.Errorf("newest on %s: %w", f.o.Stream, err)
+		}
+		var resp struct {
+			Message *struct {
+				Seq uint64 `json:"seq"`
+			} `json:"message"`
+			Error *struct {
+				Code int `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+			return 0, fmt.Errorf("newest on %s: %w", f.o.Stream, err)
+		}
+		switch {
+		case resp.Message != nil:
+			newest = max(newest, resp.Message.Seq)
+		case resp.Error != nil && resp.Error.Code == 404: // none on that subject
+		default:
+			return 0, fmt.Errorf("newest on %s: unexpected answer %s", f.o.Stream, msg.Data)
+		}
+	}
+	return newest, nil
 }
 
 func (o FollowOptions) trouble(err error) {

@@ -92,3 +92,54 @@ func TestFollowerRecreatesAStuckConsumer(t *testing.T) {
 	}
 	t.Logf("recreated: %s", trouble[len(trouble)-1])
 }
+
+// TestFollowerNewOnlyIsNotRecreated: a follower of new events only, on a
+// stream with older ones, is not taken for stuck: the older events count
+// as handed on.
+func TestFollowerNewOnlyIsNotRecreated(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := js.Publish(ctx, "t.x", []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var trouble []string
+	var got []string
+	f, err := FollowMessages(ctx, js, FollowOptions{Stream: "T", Subjects: []string{"t.>"}, Deliver: jetstream.DeliverNewPolicy,
+		Trouble: func(err error) { mu.Lock(); trouble = append(trouble, err.Error()); mu.Unlock() }},
+		func(m jetstream.Msg) { mu.Lock(); got = append(got, string(m.Data())); mu.Unlock() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	time.Sleep(3*followStall + time.Second)
+	if _, err := js.Publish(ctx, "t.x", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(trouble) != 0 || len(got) != 1 || got[0] != "new" {
+		t.Fatalf("handed on %v with trouble %v; want only the new event and no recreation", got, trouble)
+	}
+}
