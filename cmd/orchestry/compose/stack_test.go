@@ -193,6 +193,31 @@ func (s *stack) advanced(before [2]int64) bool {
 	return a.Version != before[0] && b.Version != before[1] && a.Outcome != "invalid" && b.Outcome != "invalid"
 }
 
+// liveOnBoth: both NGINX nodes serve app at revision rev or later
+// (GET /v1/apps/{app}/rollout).
+func (s *stack) liveOnBoth(app string, rev uint64) bool {
+	code, b := s.do("GET", "/v1/apps/"+app+"/rollout", "", "")
+	if code != 200 {
+		return false
+	}
+	var r struct {
+		Nodes []struct {
+			Node           string `json:"node"`
+			ServedRevision uint64 `json:"served_revision"`
+		} `json:"nodes"`
+	}
+	if json.Unmarshal(b, &r) != nil {
+		return false
+	}
+	live := 0
+	for _, n := range r.Nodes {
+		if (n.Node == "nginx-1" || n.Node == "nginx-2") && n.ServedRevision >= rev {
+			live++
+		}
+	}
+	return live == 2
+}
+
 // register publishes instance.registered for app over NATS as user client.
 func (s *stack) register(app, id, ip string, port int) error {
 	evID := fmt.Sprintf("compose-%s-%d", id, time.Now().UnixNano())
