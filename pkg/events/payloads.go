@@ -153,7 +153,9 @@ type ServedChange struct {
 	// Revision is the app's routing.changed revision now served.
 	Revision uint64 `json:"revision"`
 	// ChangedAt is the publish time (envelope time) of the oldest
-	// routing.changed of App that this config is the first to serve.
+	// routing.changed of App that this config is the first to serve; the
+	// zero time when all of them were published before the renderer
+	// started (a replay, which is reported served but not timed).
 	ChangedAt time.Time `json:"changed_at"`
 }
 

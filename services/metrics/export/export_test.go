@@ -145,7 +145,8 @@ func TestFleet(t *testing.T) {
 		Served: []events.ServedChange{{App: "web", Revision: 4, ChangedAt: live.Add(-400 * time.Millisecond)}}}, true)
 	f.Report(events.RenderReport{Node: "n1", Outcome: events.OutcomeInvalid, Version: 3}, false)
 	f.Report(events.RenderReport{Node: "n1", Outcome: events.OutcomeApplied, Version: 4, LiveAt: &live, StatusAddr: "127.0.0.1:8091",
-		Served: []events.ServedChange{{App: "web", Revision: 5, ChangedAt: live.Add(-700 * time.Millisecond)}, {App: "api", Revision: 2, ChangedAt: live.Add(time.Second)}}}, false)
+		Served: []events.ServedChange{{App: "web", Revision: 5, ChangedAt: live.Add(-700 * time.Millisecond)}, {App: "api", Revision: 2, ChangedAt: live.Add(time.Second)},
+			{App: "replayed", Revision: 1}}}, false) // untimed (zero ChangedAt): not observed
 	f.Report(events.RenderReport{Node: "n1", Outcome: events.OutcomeUnchanged, Version: 4}, false)
 	f.Certificate(events.Certificate{Domain: "shop.example.com", NotAfter: time.Unix(2000, 0)})
 	for _, tc := range []struct {

@@ -93,6 +93,9 @@ func (f *Fleet) Report(r events.RenderReport, replayed bool) {
 	}
 	h := f.convergence.WithLabelValues(r.Node)
 	for _, c := range r.Served {
+		if c.ChangedAt.IsZero() {
+			continue // replayed at the renderer's start: not timed
+		}
 		h.Observe(max(r.LiveAt.Sub(c.ChangedAt).Seconds(), 0))
 	}
 }

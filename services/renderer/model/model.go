@@ -89,9 +89,11 @@ func (m *Model) ApplyRouting(s events.RoutingState) bool {
 	return m.ApplyRoutingChange(s, time.Time{})
 }
 
-// ApplyRoutingChange is ApplyRouting for a change published at published:
-// unless that is zero, the change is remembered until MarkServed reports
-// it served.
+// ApplyRoutingChange is ApplyRouting for a change published at published
+// (zero for a replayed one, which is not timed). The change is remembered
+// until MarkServed reports it served: a replayed one too, since a
+// restarted node that serves an app must say so, or a rollout would wait
+// on it forever.
 func (m *Model) ApplyRoutingChange(s events.RoutingState, published time.Time) bool {
 	name := s.App.Metadata.Name
 	if !m.appRev.Admit(name, s.Revision) {
@@ -99,16 +101,14 @@ func (m *Model) ApplyRoutingChange(s events.RoutingState, published time.Time) b
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !published.IsZero() {
-		u := m.unserved[name]
-		c := change{rev: s.Revision, at: published}
-		if len(u) < maxUnserved {
-			u = append(u, c)
-		} else {
-			u[len(u)-1] = c
-		}
-		m.unserved[name] = u
+	u := m.unserved[name]
+	c := change{rev: s.Revision, at: published}
+	if len(u) < maxUnserved {
+		u = append(u, c)
+	} else {
+		u[len(u)-1] = c
 	}
+	m.unserved[name] = u
 	if s.Deleted {
 		delete(m.apps, name)
 		delete(m.health, name)
@@ -178,7 +178,14 @@ func (m *Model) MarkServed(upTo map[string]uint64, skip map[string]bool) []event
 		for i < len(u) && u[i].rev <= rev {
 			i++
 		}
-		out = append(out, events.ServedChange{App: app, Revision: u[i-1].rev, ChangedAt: u[0].at})
+		var at time.Time // the oldest timed change's; zero when all were replayed
+		for _, c := range u[:i] {
+			if !c.at.IsZero() {
+				at = c.at
+				break
+			}
+		}
+		out = append(out, events.ServedChange{App: app, Revision: u[i-1].rev, ChangedAt: at})
 		if i == len(u) {
 			delete(m.unserved, app)
 		} else {

@@ -229,20 +229,22 @@ func TestDrainingInstancesGetNoTraffic(t *testing.T) {
 
 func TestModelReportsServedChanges(t *testing.T) {
 	m := New(Policy{})
-	m.ApplyRouting(state("old", 1, "a")) // replayed: no publish time, never reported
+	m.ApplyRouting(state("old", 1, "a")) // replayed: no publish time, reported served but not timed
+	m.ApplyRouting(state("web", 2, "a"))
 	m.ApplyRoutingChange(state("web", 3, "a"), t0)
 	m.ApplyRoutingChange(state("web", 4, "a", "b"), t0.Add(time.Second))
 	m.ApplyRoutingChange(state("tls", 9, "a"), t0.Add(2*time.Second))
 	upTo := m.Unserved()
-	if len(upTo) != 2 || upTo["web"] != 4 || upTo["tls"] != 9 {
-		t.Fatalf("Unserved = %v, want web 4 and tls 9", upTo)
+	if len(upTo) != 3 || upTo["web"] != 4 || upTo["tls"] != 9 || upTo["old"] != 1 {
+		t.Fatalf("Unserved = %v, want old 1, web 4 and tls 9", upTo)
 	}
 	// A change arriving between the snapshot and the confirmation waits
 	// for the next config.
 	m.ApplyRoutingChange(state("web", 5, "a"), t0.Add(3*time.Second))
 	got := m.MarkServed(upTo, map[string]bool{"tls": true})
-	want := []events.ServedChange{{App: "web", Revision: 4, ChangedAt: t0}}
-	if len(got) != 1 || got[0] != want[0] {
+	// web's replayed revision 2 is not timed: its time is revision 3's.
+	want := []events.ServedChange{{App: "old", Revision: 1}, {App: "web", Revision: 4, ChangedAt: t0}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("MarkServed = %+v, want %+v (tls left out)", got, want)
 	}
 	got = m.MarkServed(m.Unserved(), nil)
