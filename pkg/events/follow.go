@@ -58,7 +58,6 @@ type Follower struct {
 	mu   sync.Mutex // serializes handle; guards what follows
 	gen  int        // consumer generation: messages of older ones are dropped
 	last uint64     // stream sequence of the last message handed on
-	cons jetstream.Consumer
 	cc   jetstream.ConsumeContext
 }
 
@@ -125,7 +124,9 @@ func FollowMessages(ctx context.Context, js jetstream.JetStream, o FollowOptions
 // before any) and consumes it as a new generation.
 func (f *Follower) start(ctx context.Context, first bool) error {
 	f.mu.Lock()
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.o.Subjects, DeliverPolicy: f.o.Deliver}
+	// The library retries recreating its consumer a few times only: past
+	// that, watch starts a new one.
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.o.Subjects, DeliverPolicy: f.o.Deliver, MaxResetAttempts: 3}
 	if f.last > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.last+1
 	}
@@ -181,12 +182,17 @@ func (f *Follower) start(ctx context.Context, first bool) error {
 		cc.Stop()
 		return nil
 	}
-	f.cons, f.cc = cons, cc
+	f.cc = cc
 	return nil
 }
 
-// watch recreates the consumer when events are pending on the server but
-// none has been handed on for two checks in a row, until Stop or ctx ends.
+// watch recreates the consumer when the stream's leader holds a newer
+// event on the follower's subjects than the last one handed on and none
+// has been handed on for two checks in a row, until Stop or ctx ends. It
+// asks the leader itself rather than the consumer: the consumer's count
+// comes from the server that holds it, which may be a replica that lags,
+// and the library's consumer holds its lock (Info, Stop) for as long as
+// it is recreating itself.
 func (f *Follower) watch(ctx context.Context) {
 	t := time.NewTicker(followStall)
 	defer t.Stop()
@@ -201,29 +207,26 @@ func (f *Follower) watch(ctx context.Context) {
 		case <-t.C:
 		}
 		f.mu.Lock()
-		last, cons := f.last, f.cons
+		last := f.last
 		f.mu.Unlock()
 		ictx, cancel := context.WithTimeout(ctx, followStall)
-		info, err := cons.Info(ictx)
-		// The consumer's own count comes from the server that holds
-		// it, which may be a stream replica behind the leader; the
-		// leader's newest event says what exists.
-		newest, nerr := f.newest(ictx)
+		newest, err := f.newest(ictx)
 		cancel()
-		pending := err != nil || info.NumPending > 0 || (nerr == nil && newest > last)
-		if last != seen || !pending {
+		if err != nil || newest <= last || last != seen {
 			seen, stalls = last, 0
 			continue
 		}
 		if stalls++; stalls < 2 {
 			continue
 		}
-		f.o.trouble(fmt.Errorf("follow %s: events pending but none handed on for %s (consumer: %v, newest on the leader %d); recreating it after sequence %d",
-			f.o.Stream, 2*followStall, err, newest, last))
+		f.o.trouble(fmt.Errorf("follow %s: the leader holds sequence %d but none past %d handed on for %s; recreating the consumer",
+			f.o.Stream, newest, last, 2*followStall))
 		f.mu.Lock()
 		old := f.cc
 		f.mu.Unlock()
-		old.Stop()
+		if old != nil {
+			go old.Stop() // may wait on the library's own recreation; its messages are dropped by generation
+		}
 		sctx, cancel := context.WithTimeout(ctx, followStall)
 		if err := f.start(sctx, false); err != nil {
 			f.o.trouble(err) // tried again at the next check
