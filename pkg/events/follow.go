@@ -26,6 +26,9 @@ type FollowOptions struct {
 	Subjects []string
 	// Deliver is where to start: all, last per subject, or new only.
 	Deliver jetstream.DeliverPolicy
+	// StartTime, when set, starts at the first event published at or
+	// after it instead (Deliver is then not used).
+	StartTime *time.Time
 	// Source names the follower in the rejections it publishes; a
 	// follower without one (a read-only view) publishes none.
 	Source string
@@ -127,6 +130,9 @@ func (f *Follower) start(ctx context.Context, first bool) error {
 	// The library retries recreating its consumer a few times only: past
 	// that, watch starts a new one.
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.o.Subjects, DeliverPolicy: f.o.Deliver, MaxResetAttempts: 3}
+	if f.o.StartTime != nil {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, f.o.StartTime
+	}
 	if f.last > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.last+1
 	}
@@ -145,7 +151,7 @@ func (f *Follower) start(ctx context.Context, first bool) error {
 		if info.NumPending == 0 {
 			f.markCaughtUp()
 		}
-		if f.o.Deliver == jetstream.DeliverNewPolicy {
+		if f.o.Deliver == jetstream.DeliverNewPolicy || f.o.StartTime != nil {
 			// What came before is not wanted: count it as handed on.
 			f.mu.Lock()
 			f.last = max(f.last, info.Delivered.Stream)

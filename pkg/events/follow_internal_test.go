@@ -17,6 +17,7 @@ import (
 // and none handed on, and recreated after the last event handled: the
 // events published meanwhile arrive, each once and in order.
 func TestFollowerRecreatesAStuckConsumer(t *testing.T) {
+	t.Parallel() // waits out the check's period
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +94,22 @@ func TestFollowerRecreatesAStuckConsumer(t *testing.T) {
 	t.Logf("recreated: %s", trouble[len(trouble)-1])
 }
 
-// TestFollowerNewOnlyIsNotRecreated: a follower of new events only, on a
-// stream with older ones, is not taken for stuck: the older events count
-// as handed on.
+// TestFollowerNewOnlyIsNotRecreated: a follower of new events only, or of
+// those since a time, on a stream with older ones, is not taken for stuck:
+// the older events count as handed on.
 func TestFollowerNewOnlyIsNotRecreated(t *testing.T) {
+	t.Parallel() // waits out the check's period
+	for name, opts := range map[string]func() FollowOptions{
+		"new only":   func() FollowOptions { return FollowOptions{Deliver: jetstream.DeliverNewPolicy} },
+		"since time": func() FollowOptions { now := time.Now(); return FollowOptions{StartTime: &now} },
+	} {
+		t.Run(name, func(t *testing.T) { t.Parallel(); followsOnlyWhatItAsked(t, opts) })
+	}
+}
+
+// followsOnlyWhatItAsked publishes old events, then follows with the
+// options opts makes.
+func followsOnlyWhatItAsked(t *testing.T, opts func() FollowOptions) {
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -125,9 +138,10 @@ func TestFollowerNewOnlyIsNotRecreated(t *testing.T) {
 	var mu sync.Mutex
 	var trouble []string
 	var got []string
-	f, err := FollowMessages(ctx, js, FollowOptions{Stream: "T", Subjects: []string{"t.>"}, Deliver: jetstream.DeliverNewPolicy,
-		Trouble: func(err error) { mu.Lock(); trouble = append(trouble, err.Error()); mu.Unlock() }},
-		func(m jetstream.Msg) { mu.Lock(); got = append(got, string(m.Data())); mu.Unlock() })
+	o := opts()
+	o.Stream, o.Subjects = "T", []string{"t.>"}
+	o.Trouble = func(err error) { mu.Lock(); trouble = append(trouble, err.Error()); mu.Unlock() }
+	f, err := FollowMessages(ctx, js, o, func(m jetstream.Msg) { mu.Lock(); got = append(got, string(m.Data())); mu.Unlock() })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,8 @@ var Sources = []struct {
 // them by time before it publishes them anyway.
 const replayWait = 15 * time.Second
 
-// Run follows every source with an ordered consumer (no durable state;
-// each recreates itself after failures) until ctx ends: the events of the
+// Run follows every source with events.FollowMessages (no durable state;
+// each recreates its consumer after failures) until ctx ends: the events of the
 // last Options.Replay first, then new ones. The replayed records enter the
 // ring sorted by event time once every source has caught up, so the ring
 // reads oldest first across streams; later ones enter as they arrive.
@@ -41,58 +41,40 @@ const replayWait = 15 * time.Second
 // it answers nothing on rejected.>).
 func (f *Feed) Run(ctx context.Context, js jetstream.JetStream, log zerolog.Logger) error {
 	log = log.With().Str("component", "feed").Logger()
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy}
+	opts := events.FollowOptions{Deliver: jetstream.DeliverNewPolicy,
+		Trouble: func(err error) { log.Warn().Err(err).Msg("event consumer") }}
 	if f.opts.Replay > 0 {
 		start := time.Now().Add(-f.opts.Replay)
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
+		opts.StartTime = &start
 	}
 	h := &holder{feed: f, pending: []EventRecord{}}
 	var (
-		wg       sync.WaitGroup
-		contexts []jetstream.ConsumeContext
+		wg        sync.WaitGroup
+		followers []*events.Follower
 	)
 	defer func() {
-		for _, cc := range contexts {
-			cc.Stop()
+		for _, fl := range followers {
+			fl.Stop()
 		}
 	}()
 	for _, src := range Sources {
-		c := cfg
-		c.FilterSubjects = src.Subjects
-		cons, err := js.OrderedConsumer(ctx, src.Stream, c)
-		if err != nil {
-			return fmt.Errorf("feed: consumer on %s: %w", src.Stream, err)
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("feed: consumer on %s: %w", src.Stream, err)
-		}
-		caughtUp := make(chan struct{})
-		var once sync.Once
-		done := func() { once.Do(func() { close(caughtUp) }) }
-		if info.NumPending == 0 {
-			done()
-		}
-		cc, err := cons.Consume(func(msg jetstream.Msg) {
+		o := opts
+		o.Stream, o.Subjects = src.Stream, src.Subjects
+		fl, err := events.FollowMessages(ctx, js, o, func(msg jetstream.Msg) {
 			ev, err := events.Decode(msg.Subject(), msg.Data())
 			if err != nil {
 				log.Debug().Err(err).Str("subject", msg.Subject()).Msg("event left out of the feed")
-			} else {
-				h.add(Record(msg.Subject(), ev))
+				return
 			}
-			if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
-				done()
-			}
-		}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			log.Warn().Err(err).Str("stream", src.Stream).Msg("event consumer")
-		}))
+			h.add(Record(msg.Subject(), ev))
+		})
 		if err != nil {
-			return fmt.Errorf("feed: consume %s: %w", src.Stream, err)
+			return fmt.Errorf("feed: %w", err)
 		}
-		contexts = append(contexts, cc)
+		followers = append(followers, fl)
 		wg.Go(func() {
 			select {
-			case <-caughtUp:
+			case <-fl.CaughtUp():
 			case <-ctx.Done():
 			}
 		})
