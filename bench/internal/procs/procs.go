@@ -5,11 +5,14 @@ package procs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Proc is one process: its pid, parent, command line (as ps shows it) and
@@ -133,6 +136,9 @@ func PSS(master int) (int64, error) {
 	var sum int64
 	for _, p := range ps {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.Pid), "smaps_rollup"))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			continue // an old worker that exited since Tree listed it
+		}
 		if err != nil {
 			return 0, fmt.Errorf("procs: %w", err)
 		}
