@@ -26,50 +26,39 @@ var palette = []color.Color{
 // drawPlots draws f's sample groups and series into dir and returns the
 // files' names, relative to dir.
 func drawPlots(f result.File, dir string) ([]string, error) {
-	var out []string
+	samples, err := drawGroups(f.Samples, dir, func(s result.Sample) (string, bool) { return s.Plot, len(s.Values) > 0 }, cdf)
+	if err != nil {
+		return nil, err
+	}
+	series, err := drawGroups(f.Series, dir, func(s result.Series) (string, bool) { return s.Plot, len(s.X) > 0 }, lines)
+	if err != nil {
+		return nil, err
+	}
+	return append(samples, series...), nil
+}
+
+// drawGroups draws one plot per group of items (in order of first
+// appearance) that have data, as <group>.png in dir, and returns the
+// files' names.
+func drawGroups[T any](items []T, dir string, group func(T) (name string, hasData bool), draw func(string, []T) (*plot.Plot, error)) ([]string, error) {
 	var groups []string
-	for _, s := range f.Samples {
-		if !slices.Contains(groups, s.Plot) {
-			groups = append(groups, s.Plot)
+	for _, it := range items {
+		if g, _ := group(it); !slices.Contains(groups, g) {
+			groups = append(groups, g)
 		}
 	}
+	var out []string
 	for _, g := range groups {
-		var ss []result.Sample
-		for _, s := range f.Samples {
-			if s.Plot == g && len(s.Values) > 0 {
-				ss = append(ss, s)
+		var in []T
+		for _, it := range items {
+			if name, ok := group(it); name == g && ok {
+				in = append(in, it)
 			}
 		}
-		if len(ss) == 0 {
+		if len(in) == 0 {
 			continue
 		}
-		p, err := cdf(g, ss)
-		if err != nil {
-			return nil, err
-		}
-		name := g + ".png"
-		if err := save(p, filepath.Join(dir, name)); err != nil {
-			return nil, err
-		}
-		out = append(out, name)
-	}
-	groups = groups[:0]
-	for _, s := range f.Series {
-		if !slices.Contains(groups, s.Plot) {
-			groups = append(groups, s.Plot)
-		}
-	}
-	for _, g := range groups {
-		var ss []result.Series
-		for _, s := range f.Series {
-			if s.Plot == g && len(s.X) > 0 {
-				ss = append(ss, s)
-			}
-		}
-		if len(ss) == 0 {
-			continue
-		}
-		p, err := lines(g, ss)
+		p, err := draw(g, in)
 		if err != nil {
 			return nil, err
 		}
