@@ -14,6 +14,10 @@ import (
 	"github.com/orchestry/orchestry/services/health/tracker"
 )
 
+// spreadAbove is how many new targets one routing change may bring and
+// still have them probed at once.
+const spreadAbove = 8
+
 // followRouting replays the last routing.changed per app and then follows
 // new ones with an ordered consumer (no durable state: a restarted replica
 // replays again).
@@ -33,11 +37,22 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 	if !s.gate.Admit(app, rs.Revision) {
 		return
 	}
-	// A change replayed at start brings many targets at once: their first
-	// probes are spread over a period. A change published since is an
-	// instance registered or an app changed: its new targets are probed
-	// at once, so a new instance is served as soon as it is healthy.
-	replayed := !ev.Envelope.Time.After(s.started)
+	// A change replayed at start, or one that brings more than
+	// spreadAbove new targets (an app deployed with many instances),
+	// has its new targets' first probes spread over a period, so they do
+	// not run in step from then on. Otherwise (an instance registered)
+	// the new targets are probed at once, so a new instance is served as
+	// soon as it is healthy.
+	spread := !ev.Envelope.Time.After(s.started)
+	if !spread && !rs.Deleted {
+		added := 0
+		for _, in := range rs.Instances {
+			if !in.Draining && !s.sched.Has(events.HealthKey(app, in.ID)) {
+				added++
+			}
+		}
+		spread = added > spreadAbove
+	}
 	want := map[string]bool{}
 	var view []member
 	var drain, undrain []events.Instance
@@ -58,7 +73,7 @@ func (s *Service) handleRouting(ctx context.Context, ev events.Event) {
 			}
 			t := newTarget(app, rs.App.HealthCheck, in)
 			s.sched.Set(schedule.Spec[target]{Key: key, Period: period(rs.App.HealthCheck), InitialDelay: initialDelay(rs.App.HealthCheck),
-				Spread: replayed, Value: t})
+				Spread: spread, Value: t})
 		}
 	}
 	s.applyDraining(ctx, app, drain, undrain)
