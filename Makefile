@@ -50,7 +50,7 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-## bench: the performance report (bench/run full, about 20 minutes): render
+## bench: the performance report (bench/run full, about 15 minutes here): render
 ## and apply at 100/1,000/10,000 apps, event-to-serving latency,
 ## failure convergence against plain NGINX, churn, throughput against a
 ## hand-written NGINX config and Caddy, probe capacity and metrics ingest;
